@@ -1,0 +1,105 @@
+"""The `kg` command line: parse, call the pipeline and the writers, report."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from kg import pipeline
+from kg.errors import KgError
+from kg.export import (write_concepts_csv, write_graphml, write_html, write_json,
+                       write_merges_csv)
+from kg.lexicon import load_lexicon
+from kg.sources import read_articles, sample_path
+
+__all__ = ["main"]
+
+FORMATS = ("graphml", "html", "json")
+
+
+def _formats(ctx, param, value: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
+    unknown = [v for v in chosen if v not in FORMATS]
+    if unknown or not chosen:
+        raise click.BadParameter(f"{', '.join(unknown) or value!r} is not a format; "
+                                 f"choose from {', '.join(FORMATS)}")
+    return chosen
+
+
+@click.group()
+@click.version_option(package_name="kg")
+def main() -> None:
+    """Build a knowledge graph of ML concepts from articles."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--sample", is_flag=True, help="Build the bundled sample feed.")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("output"), show_default=True, help="Folder for the outputs.")
+@click.option("--format", "formats", default="graphml,html", show_default=True,
+              callback=_formats, help="Comma-separated outputs: graphml, html, json.")
+@click.option("--vocab", "vocab", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An extra vocabulary file (JSON Lines); may be repeated.")
+@click.option("--threshold", type=click.FloatRange(0, 100), default=92.0,
+              show_default=True, help="Score needed to merge two concept names.")
+@click.option("-q", "--quiet", is_flag=True, help="Hide the progress bar and warnings.")
+def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, ...],
+          vocab: tuple[Path, ...], threshold: float, quiet: bool) -> None:
+    """Build graph.graphml and graph.html from the articles in PATHS.
+
+    PATHS are files or folders (read recursively): feed pages, Markdown, text, HTML,
+    RSS/Atom and JSON Lines.
+
+    \b
+    Example:
+        kg build feeds/ -o out/
+    """
+    if not paths and not sample:
+        raise click.UsageError("give one or more PATHS, or --sample")
+    paths = (*paths, sample_path()) if sample else paths
+    skipped: list[str] = []
+
+    def problem(message: str) -> None:
+        skipped.append(message)
+        if not quiet:
+            click.echo(f"Warning: skipped {message}", err=True)
+
+    _quiet_logs()
+    try:
+        articles = read_articles(paths, problem=problem)
+        if not articles:
+            names = ", ".join(str(p) for p in paths)
+            raise KgError(f"{names} holds no readable articles")
+        lexicon = load_lexicon(vocab)
+        hidden = quiet or not sys.stderr.isatty()
+        with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,
+                               file=sys.stderr) as bar:
+            result = pipeline.build(articles, lexicon, threshold=threshold, progress=bar.update)
+        G = result.graph
+        if "graphml" in formats:
+            write_graphml(G, out / "graph.graphml")
+        if "json" in formats:
+            write_json(G, out / "graph.json")
+        if "html" in formats:
+            write_html(G, out / "graph.html")
+        write_concepts_csv(G, out / "concepts.csv")
+        names = {k: c.name for k, c in result.link.concepts.items()}
+        write_merges_csv(result.link.merges, out / "merges.csv", names)
+    except KgError as err:
+        raise click.ClickException(str(err)) from err
+    n_concepts = sum(1 for _, k in G.nodes(data="kind") if k == "concept")
+    click.echo(f"{len(articles)} articles, {n_concepts} concepts, {result.n_mentions} mentions"
+               f"{f', {len(skipped)} skipped' if skipped else ''} -> {out}")
+
+
+def _quiet_logs() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("kg.sources").setLevel(logging.ERROR)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,187 @@
+"""Write a graph as GraphML, JSON, CSV tables and one self-contained HTML page."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import networkx as nx
+
+from kg.errors import OutputError
+from kg.graph import ARTICLE, CONCEPT
+
+__all__ = ["write_graphml", "write_json", "write_html", "write_concepts_csv", "write_merges_csv",
+           "render_html", "atomic_write", "TYPE_COLOURS", "TEMPLATES"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TYPE_COLOURS = {"model": "#4e79a7", "method": "#f28e2b", "optimizer": "#e15759",
+                "dataset": "#76b7b2", "metric": "#59a14f", "library": "#edc948",
+                "hardware": "#b07aa1", "datatype": "#ff9da7", "organization": "#9c755f",
+                "task": "#86bcb6", "concept": "#8cd17d", ARTICLE: "#bab0ac"}
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``path`` through a temporary file in the same folder, then rename.
+
+    A reader, or a build killed half-way, sees the old file or the new one, never a part.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from err
+
+
+def _scalar(value):
+    if isinstance(value, (set, frozenset)):
+        value = sorted(value)
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value), ensure_ascii=False)
+    return "" if value is None else value
+
+
+def write_graphml(G: nx.Graph, path: Path) -> None:
+    """Write G as GraphML; lists become JSON strings. G is not modified.
+
+    Examples
+    --------
+    >>> G = nx.Graph(); G.add_node("concept:lora", aliases=["LoRA", "低秩适配"])
+    >>> import tempfile, pathlib; out = pathlib.Path(tempfile.mkdtemp()) / "g.graphml"
+    >>> write_graphml(G, out); nx.read_graphml(out).nodes["concept:lora"]["aliases"]
+    '["LoRA", "低秩适配"]'
+    """
+    H = G.copy()
+    for _, data in [*H.nodes(data=True), *((None, d) for *_, d in H.edges(data=True))]:
+        data.update({k: _scalar(v) for k, v in data.items()})
+    buffer = io.BytesIO()
+    nx.write_graphml(H, buffer, encoding="utf-8")
+    atomic_write(path, buffer.getvalue())
+
+
+def write_json(G: nx.Graph, path: Path) -> None:
+    """Write G as node-link JSON (lists stay lists). G is not modified."""
+    data = nx.node_link_data(G, edges="links")
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True))
+
+
+def write_concepts_csv(G: nx.Graph, path: Path) -> None:
+    """One row a concept: name, type, aliases, article and mention counts, origin."""
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\n")
+    out.writerow(["concept", "key", "type", "aliases", "articles", "mentions", "origin"])
+    rows = [(d["label"], n.split(":", 1)[1], d.get("type", ""), " | ".join(d.get("aliases", [])),
+             d.get("articles", 0), d.get("mentions", 0), d.get("origin", ""))
+            for n, d in G.nodes(data=True) if d.get("kind") == CONCEPT]
+    rows.sort(key=lambda r: (-r[4], -r[5], r[0].casefold()))
+    out.writerows(rows)
+    atomic_write(path, buffer.getvalue())
+
+
+def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> None:
+    """One row a surface form joined to a concept: surface, concept, key, reason."""
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\n")
+    out.writerow(["surface", "concept", "key", "reason"])
+    for merge in sorted(merges, key=lambda m: (m.concept_key, m.surface)):
+        out.writerow([merge.surface, names.get(merge.concept_key, merge.concept_key),
+                      merge.concept_key, merge.reason])
+    atomic_write(path, buffer.getvalue())
+
+
+def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "100vh",
+                max_nodes: int = 1500) -> str:
+    """Return the viewer page for G: one file, every script inlined, no outside request.
+
+    Feed text reaches the page only as JSON data (``<`` escaped) and is put into the page
+    with ``textContent``, so markup in titles or text shows as text and never runs.
+    Above ``max_nodes`` nodes the page shows the concepts with the most articles, and
+    their articles, and says so.
+    """
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+    from pyvis.network import Network
+
+    view, note = _view(G, max_nodes)
+    net = Network(height=height, width="100%", cdn_resources="in_line", heading="")
+    pyvis_templates = Path(Network.__init__.__code__.co_filename).parent / "templates"
+    net.templateEnv = Environment(loader=ChoiceLoader([FileSystemLoader(str(TEMPLATES)),
+                                                       FileSystemLoader(str(pyvis_templates))]),
+                                  autoescape=True)
+    net.path = "graph.html.j2"
+    positions = _layout(view) if view.number_of_nodes() > 300 else {}
+    for node, data in sorted(view.nodes(data=True)):
+        kind = data.get("kind", "")
+        colour = TYPE_COLOURS.get(data.get("type", kind), "#bab0ac")
+        extra = {"x": positions[node][0], "y": positions[node][1]} if node in positions else {}
+        if kind == CONCEPT:
+            net.add_node(node, label=str(data.get("label", node)), color=colour,
+                         shape="dot", value=int(data.get("articles", 1)), kind=kind,
+                         type=data.get("type", ""), aliases=list(data.get("aliases", [])),
+                         articles=int(data.get("articles", 0)),
+                         mentions=int(data.get("mentions", 0)), **extra)
+        else:
+            net.add_node(node, label=_short(str(data.get("label", node))), color=colour,
+                         shape="square", size=6, kind=kind, title_text=data.get("title", ""),
+                         source=data.get("source", ""), url=data.get("url", ""),
+                         date=data.get("date", ""), **extra)
+    for u, v, data in sorted(view.edges(data=True)):
+        net.add_edge(u, v, value=int(data.get("count", 1)), kind=data.get("kind", ""),
+                     contexts=list(data.get("contexts", [])))
+    physics = not positions
+    net.set_options(json.dumps({
+        "physics": {"enabled": physics, "stabilization": {"iterations": 150},
+                    "barnesHut": {"gravitationalConstant": -6000, "springLength": 120}},
+        "edges": {"smooth": False, "color": {"opacity": 0.5}},
+        "interaction": {"hover": True, "tooltipDelay": 200, "hideEdgesOnDrag": True},
+        "nodes": {"font": {"size": 14}, "scaling": {"min": 8, "max": 40}}}))
+    net.heading = title
+    html = net.generate_html(name="graph.html")
+    return html.replace("__KG_NOTE__", json.dumps(note).replace("<", "\\u003c"))
+
+
+def write_html(G: nx.Graph, path: Path, **options) -> None:
+    """Write the viewer page for G (see `render_html`). G is not modified."""
+    atomic_write(path, render_html(G, **options))
+
+
+def _short(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _view(G: nx.Graph, max_nodes: int) -> tuple[nx.Graph, str]:
+    if G.number_of_nodes() <= max_nodes:
+        return G, ""
+    concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
+                      key=lambda n: (-G.nodes[n].get("articles", 0), n))
+    keep: set[str] = set()
+    for node in concepts:
+        articles = [m for m in G[node] if G.nodes[m].get("kind") == ARTICLE]
+        if len(keep) + 1 + len(articles) > max_nodes and keep:
+            break
+        keep.add(node)
+        keep.update(articles[:max(0, max_nodes - len(keep))])
+    shown = sum(1 for n in keep if G.nodes[n].get("kind") == CONCEPT)
+    note = (f"Showing the {shown} concepts with the most articles, and their articles: "
+            f"{len(keep)} of {G.number_of_nodes()} nodes. GraphML and JSON hold everything.")
+    return G.subgraph(keep).copy(), note
+
+
+def _layout(G: nx.Graph) -> dict[str, tuple[float, float]]:
+    pos = nx.spring_layout(G, seed=0, iterations=30) if G.number_of_nodes() <= 2000 \
+        else nx.random_layout(G, seed=0)
+    scale = 60.0 * max(1.0, G.number_of_nodes() ** 0.5)
+    return {n: (float(x) * scale, float(y) * scale) for n, (x, y) in pos.items()}

@@ -1,0 +1,381 @@
+"""Merge duplicate concept names with evidence and guards -> Concept and an alias map."""
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from kg.lexicon import slugify
+from kg.model import AliasPair, Concept, LexiconEntry, Mention
+from kg.names import (abbreviation_matches, compact, initials, is_code, normalize, numbers,
+                      singular)
+
+__all__ = ["Linker", "LinkResult", "Merge", "conflict", "candidate_pairs", "link_concepts",
+           "same_concept", "normalize", "compact"]
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_MODEL_END = re.compile(r"(?:net|former|gpt|bert|lm|vl|vit|llm|diffusion|\d+b)$", re.I)
+_METHOD_END = re.compile(r"(?:attention|tuning|decoding|sampling|module|learning|"
+                         r"optimization|prediction|training|normalization|search)$", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """One surface form joined to a concept, and why."""
+
+    surface: str
+    concept_key: str
+    reason: str
+
+
+@dataclass
+class LinkResult:
+    concepts: dict[str, Concept]                  # key -> concept
+    key_of: dict[str, str]                        # surface form as written -> concept key
+    merges: list[Merge] = field(default_factory=list)
+    variants: list[tuple[str, str]] = field(default_factory=list)   # (variant key, base key)
+
+    def concept_for(self, mention: Mention) -> str | None:
+        """The concept key a mention belongs to, or None when it was dropped."""
+        return self.key_of.get(mention.surface)
+
+
+def conflict(a: str, b: str) -> str | None:
+    """Why two names can never be one concept, or None when nothing forbids it.
+
+    >>> conflict("Adam", "AdamW"), conflict("GPT-4", "GPT-4o"), conflict("Qwen1.5-7B", "Qwen1.5-72B")
+    ('one adds letters to the other', 'one adds letters to the other', 'different numbers')
+    >>> conflict("nn.Dropout", "dropout"), conflict("KimiVL", "Kimi-VL")
+    ('code identifier and idea', None)
+    """
+    ka, kb = singular(a), singular(b)
+    if ka == kb:
+        return None
+    if numbers(a) != numbers(b):
+        return "different numbers"
+    if is_code(a) != is_code(b):
+        return "code identifier and idea"
+    if ka in kb or kb in ka:
+        return "one adds letters to the other"
+    return None
+
+
+@dataclass
+class _Cluster:
+    names: list[str]
+    key: str | None       # lexicon key, when the cluster is a vocabulary concept
+
+
+class Linker:
+    """Union-find over names whose every merge is checked against the guards.
+
+    No merge may put two names that `conflict` keeps apart, or two vocabulary concepts,
+    into one cluster, so no chain A=B, B=C can join a forbidden A and C.
+    """
+
+    def __init__(self, forbidden: Iterable[tuple[str, str]] = ()) -> None:
+        self.parent: dict[str, str] = {}
+        self.clusters: dict[str, _Cluster] = {}
+        self.forbidden = {frozenset((compact(a), compact(b))) for a, b in forbidden}
+
+    def add(self, name: str, key: str | None = None) -> None:
+        if name not in self.parent:
+            self.parent[name] = name
+            self.clusters[name] = _Cluster([name], key)
+
+    def find(self, name: str) -> str:
+        root = name
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[name] != root:
+            self.parent[name], name = root, self.parent[name]
+        return root
+
+    def blocker(self, a: str, b: str) -> str | None:
+        """Why the clusters of a and b cannot merge, or None."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return None
+        ca, cb = self.clusters[ra], self.clusters[rb]
+        if ca.key and cb.key and ca.key != cb.key:
+            return "two vocabulary concepts"
+        for x in ca.names:
+            for y in cb.names:
+                if x.startswith("\0") or y.startswith("\0"):
+                    continue
+                if frozenset((compact(x), compact(y))) in self.forbidden:
+                    return "forbidden by the user"
+                reason = conflict(x, y)
+                if reason:
+                    return reason
+        return None
+
+    def attach(self, name: str, key: str) -> None:
+        """Put ``name`` in the vocabulary concept ``key``: the vocabulary decides."""
+        anchor = f"\0{key}"
+        self.add(anchor, key)
+        self.add(name)
+        ra, rb = self.find(anchor), self.find(name)
+        if ra != rb and self.clusters[rb].key is None:
+            self._join(ra, rb)
+
+    def union(self, a: str, b: str) -> bool:
+        if self.blocker(a, b):
+            return False
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self._join(ra, rb)
+        return True
+
+    def _join(self, ra: str, rb: str) -> None:
+        ca, cb = self.clusters[ra], self.clusters[rb]
+        if len(ca.names) < len(cb.names):
+            ra, rb, ca, cb = rb, ra, cb, ca
+        self.parent[rb] = ra
+        ca.names.extend(cb.names)
+        ca.key = ca.key or cb.key
+        del self.clusters[rb]
+
+
+def candidate_pairs(names: Sequence[str], *, window: int = 12, threshold: float = 92.0,
+                    scorer: Callable[..., float] = fuzz.ratio) -> list[tuple[float, str, str]]:
+    """Fuzzy candidate pairs by sorted neighbourhood over the compact key and its reverse.
+
+    Only names of eight or more characters are compared: short names differ by one letter
+    too often (``GPT-4``/``GPT-J``). Returns ``(score, a, b)`` sorted best first.
+
+    >>> candidate_pairs(["SelfAtention", "Self-Attention", "Cross-Attention"])
+    [(96.0, 'Self-Attention', 'SelfAtention')]
+    """
+    keyed = sorted({(compact(n), n) for n in names if len(compact(n)) >= 8})
+    found: dict[tuple[str, str], float] = {}
+    for order in (keyed, sorted(keyed, key=lambda kn: kn[0][::-1])):
+        for i, (ka, a) in enumerate(order):
+            for kb, b in order[i + 1:i + 1 + window]:
+                if ka == kb:
+                    continue
+                score = scorer(ka, kb, score_cutoff=threshold)
+                if score:
+                    pair = (a, b) if a < b else (b, a)
+                    found[pair] = max(score, found.get(pair, 0))
+    return sorted(((round(s, 1), a, b) for (a, b), s in found.items()),
+                  key=lambda t: (-t[0], t[1], t[2]))
+
+
+def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], *,
+                  pairs: Iterable[AliasPair] = (), threshold: float = 92.0,
+                  forced: Iterable[tuple[str, str]] = (),
+                  forbidden: Iterable[tuple[str, str]] = (),
+                  dropped: Iterable[str] = ()) -> LinkResult:
+    """Decide which concept every mention denotes, merging duplicates.
+
+    Evidence, strongest first: a vocabulary term (exact, or equal after normalising width,
+    case, script, separators and a plural ``s``); a user's forced merge; a definition in an
+    article (``推测解码(speculative decoding)``); an acronym whose letters are the initials
+    of exactly one multi-word name; fuzzy similarity of long names (``SelfAtention``).
+    Each merge must pass the guards of `conflict`. The result does not depend on the
+    order of the mentions.
+
+    Parameters
+    ----------
+    mentions : iterable of Mention
+        Vocabulary mentions carry their key; discovered ones carry ``""``.
+    lexicon : sequence of LexiconEntry
+    pairs : iterable of AliasPair
+        Names the articles define as one concept.
+    threshold : float, optional
+        Fuzzy score (0-100) needed to merge two long names.
+    forced, forbidden : iterable of (str, str)
+        Merges the user forces or forbids.
+    dropped : iterable of str
+        Names the user wants dropped.
+
+    Returns
+    -------
+    LinkResult
+    """
+    mentions = list(mentions)
+    pairs = sorted(set((p.long, p.short, p.article_id) for p in pairs))
+    drop = {compact(d) for d in dropped}
+    by_key = {e.key: e for e in lexicon}
+    term_key: dict[str, str] = {}
+    for entry in lexicon:
+        for term in entry.surfaces:
+            for k in (compact(term), singular(term)):
+                term_key.setdefault(k, entry.key)
+    linker = Linker(forbidden)
+    merges: dict[str, Merge] = {}
+    vocab_names: dict[str, str] = {}
+
+    def vocab_key(name: str) -> str | None:
+        return term_key.get(compact(name)) or term_key.get(singular(name))
+
+    surfaces = sorted({m.surface for m in mentions} | {n for p in pairs for n in p[:2]})
+    for mention in mentions:
+        if mention.concept_key:
+            vocab_names.setdefault(mention.surface, mention.concept_key)
+    for name in surfaces:
+        if compact(name) in drop:
+            continue
+        key = vocab_names.get(name) or vocab_key(name)
+        if key:
+            linker.attach(name, key)
+            merges[name] = Merge(name, key, "vocabulary term" if name in vocab_names
+                                 or normalize(name) in _terms(by_key[key]) else
+                                 "vocabulary term, normalised")
+        else:
+            linker.add(name)
+    for a, b in sorted(forced):
+        for n in (a, b):
+            key = vocab_key(n)
+            linker.add(f"\0{key}" if key else n, key)
+        ra = f"\0{vocab_key(a)}" if vocab_key(a) else a
+        rb = f"\0{vocab_key(b)}" if vocab_key(b) else b
+        if linker.union(ra, rb):
+            for n in (a, b):
+                merges.setdefault(n, Merge(n, "", "forced by the user"))
+    for long, short, article_id in pairs:
+        if long in linker.parent and short in linker.parent and linker.union(long, short):
+            for n in (long, short):
+                merges.setdefault(n, Merge(n, "", f"definition in article {article_id}"))
+    multi = defaultdict(list)
+    for name in surfaces:
+        if name in linker.parent and (" " in name or "-" in name) and not _HAN.search(name):
+            multi[initials(name)].append(name)
+    for entry in lexicon:
+        for term in entry.terms:
+            if (" " in term or "-" in term) and not _HAN.search(term):
+                multi[initials(term)].append(f"\0{entry.key}")
+    for name in surfaces:
+        if name in linker.parent and linker.clusters.get(linker.find(name)) \
+                and linker.clusters[linker.find(name)].key is None \
+                and re.fullmatch(r"[A-Z][A-Za-z]*[A-Z]s?", name) and len(name) >= 3:
+            targets = {linker.find(t) if t in linker.parent else t
+                       for t in multi.get(name.rstrip("s").lower(), [])}
+            if len(targets) == 1:
+                target = targets.pop()
+                linker.add(target, target[1:] if target.startswith("\0") else None)
+                if abbreviation_matches(name, _display(target, by_key)) and \
+                        linker.union(target, name):
+                    merges.setdefault(name, Merge(name, "", "abbreviation"))
+    candidates = [n for n in surfaces if n in linker.parent]
+    vocab_terms = sorted({t for e in lexicon for t in e.surfaces if not _HAN.search(t)})
+    fuzzy_pool = candidates + [t for t in vocab_terms if t not in linker.parent]
+    for score, a, b in candidate_pairs(fuzzy_pool, threshold=threshold):
+        if a not in linker.parent and b not in linker.parent:
+            continue
+        for n in (a, b):
+            if n not in linker.parent:
+                linker.attach(n, vocab_key(n))
+        if linker.union(a, b):
+            for n in (a, b):
+                if n in candidates:
+                    merges.setdefault(n, Merge(n, "", f"fuzzy score {score:g}"))
+    return _result(linker, mentions, by_key, merges, set(candidates))
+
+
+def _terms(entry: LexiconEntry) -> set[str]:
+    return {normalize(t) for t in entry.terms}
+
+
+def _display(node: str, by_key: dict[str, LexiconEntry]) -> str:
+    return by_key[node[1:]].name if node.startswith("\0") else node
+
+
+def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEntry],
+            merges: dict[str, Merge], seen: set[str]) -> LinkResult:
+    counts = Counter(m.surface for m in mentions)
+    types: dict[str, Counter] = defaultdict(Counter)
+    origins: dict[str, set] = defaultdict(set)
+    for m in mentions:
+        if m.type:
+            types[m.surface][m.type] += 1
+        origins[m.surface].add(m.origin)
+    concepts: dict[str, Concept] = {}
+    key_of: dict[str, str] = {}
+    used = set(by_key)
+    for root in sorted(linker.clusters, key=lambda r: sorted(linker.clusters[r].names)):
+        cluster = linker.clusters[root]
+        names = sorted(n for n in cluster.names if not n.startswith("\0") and n in seen)
+        if not names:
+            continue
+        if cluster.key:
+            entry = by_key[cluster.key]
+            key, name, kind, is_a, origin = entry.key, entry.name, entry.type, entry.is_a, \
+                "vocabulary"
+            aliases = tuple(dict.fromkeys([*names, *entry.terms]))
+        else:
+            name = max(names, key=lambda n: (counts[n], len(n), n))
+            key = base = slugify(name)
+            suffix = 2
+            while key in used:
+                key, suffix = f"{base}-{suffix}", suffix + 1
+            tally = sum((types[n] for n in names), Counter())
+            kind = tally.most_common(1)[0][0] if tally else _guess_type(name)
+            origin = "definition" if any("definition" in origins[n] for n in names) \
+                else "discovered"
+            aliases, is_a = tuple(names), ()
+        used.add(key)
+        concepts[key] = Concept(key, name, kind, aliases, origin, is_a)
+        for n in names:
+            key_of[n] = key
+    final = []
+    for surface, merge in sorted(merges.items()):
+        if surface in key_of:
+            final.append(Merge(surface, key_of[surface], merge.reason))
+    return LinkResult(concepts, key_of, final, _variants(concepts))
+
+
+def _guess_type(name: str) -> str:
+    if _MODEL_END.search(name) or re.search(r"\d", name):
+        return "model"
+    if _METHOD_END.search(name):
+        return "method"
+    return "concept"
+
+
+def _variants(concepts: dict[str, Concept]) -> list[tuple[str, str]]:
+    """Discovered concepts named as an extension of another (``Qwen1.57BChat`` of ``Qwen1.5``)."""
+    heads = sorted(((compact(c.name), c.key) for c in concepts.values()
+                    if len(compact(c.name)) >= 3), reverse=True)
+    out = []
+    for concept in concepts.values():
+        if concept.origin == "vocabulary":
+            continue
+        own = compact(concept.name)
+        best = max(((len(h), k) for h, k in heads
+                    if k != concept.key and own.startswith(h) and len(own) > len(h)),
+                   default=None)
+        if best:
+            out.append((concept.key, best[1]))
+    return sorted(out)
+
+
+@lru_cache(maxsize=1)
+def _default_lexicon() -> tuple[LexiconEntry, ...]:
+    from kg.lexicon import load_lexicon
+
+    return tuple(load_lexicon())
+
+
+def same_concept(a: str, b: str) -> bool:
+    """Decide whether two names denote one concept, with the bundled vocabulary.
+
+    Examples
+    --------
+    >>> same_concept("KimiVL", "Kimi-VL"), same_concept("投机解码", "Speculative Decoding")
+    (True, True)
+    >>> same_concept("Adam", "AdamW"), same_concept("GPT-4", "GPT-4o")
+    (False, False)
+    """
+    if a == b:
+        return True
+    mentions = [Mention("a", a, "", 0, len(a), "discovered"),
+                Mention("b", b, "", 0, len(b), "discovered")]
+    result = link_concepts(mentions, _default_lexicon())
+    ka, kb = result.key_of.get(a), result.key_of.get(b)
+    return ka is not None and ka == kb

@@ -1,0 +1,87 @@
+"""Compose the stages: articles -> mentions -> concepts -> graph. The one entry point."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from kg.extract import extract, make_nlp
+from kg.graph import build_graph
+from kg.link import LinkResult, link_concepts
+from kg.model import Article, Extraction, LexiconEntry, Mention
+
+__all__ = ["BuildResult", "build", "run_extraction"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    graph: nx.Graph
+    articles: list[Article]
+    extractions: list[Extraction]
+    link: LinkResult
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_mentions(self) -> int:
+        return sum(len(e.mentions) for e in self.extractions)
+
+
+def run_extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
+                   progress: Callable[[int], None] | None = None) -> list[Extraction]:
+    """Extract every article with a pipeline built from ``lexicon``."""
+    nlp = make_nlp(lexicon)
+    out = []
+    for extraction in extract(articles, nlp):
+        out.append(extraction)
+        if progress:
+            progress(1)
+    return out
+
+
+def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
+          threshold: float = 92.0, progress: Callable[[int], None] | None = None,
+          forced: Sequence[tuple[str, str]] = (), forbidden: Sequence[tuple[str, str]] = (),
+          dropped: Sequence[str] = ()) -> BuildResult:
+    """Build the knowledge graph of ``articles``.
+
+    Parameters
+    ----------
+    articles : sequence of Article
+        Distinct articles (see `kg.sources.read_articles`).
+    lexicon : sequence of LexiconEntry
+        The vocabulary (see `kg.lexicon.load_lexicon`).
+    threshold : float, optional
+        Fuzzy score needed to merge two long names.
+    progress : callable, optional
+        Called with the number of articles just extracted.
+    forced, forbidden, dropped
+        The user's merge rules (see `kg.link.link_concepts`).
+
+    Returns
+    -------
+    BuildResult
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    extractions = run_extraction(articles, lexicon, progress=progress)
+    timings["extract"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    mentions: list[Mention] = [m for e in extractions for m in e.mentions]
+    pairs = [p for e in extractions for p in e.pairs]
+    link = link_concepts(mentions, lexicon, pairs=pairs, threshold=threshold, forced=forced,
+                         forbidden=forbidden, dropped=dropped)
+    timings["link"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    hierarchy = [(e.key, parent, "is_a") for e in lexicon for parent in e.is_a]
+    hierarchy += [(child, base, "variant_of") for child, base in link.variants]
+    linked = [(m, link.key_of[m.surface]) for m in mentions if m.surface in link.key_of]
+    graph = build_graph(articles, link.concepts.values(), linked, hierarchy=hierarchy)
+    timings["graph"] = time.perf_counter() - start
+    return BuildResult(graph, list(articles), extractions, link, timings)

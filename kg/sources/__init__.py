@@ -1,0 +1,133 @@
+"""Read articles from feed pages, Markdown, text, HTML, RSS/Atom and JSON Lines files."""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from kg.errors import SourceError
+from kg.model import Article
+from kg.sources.dedup import article_id, merge_duplicates
+from kg.sources.formats import FORMATS, check_format, parse, sniff_format
+from kg.sources.text import clean_text, decode, derive_title
+
+__all__ = ["read_articles", "read_file", "iter_files", "merge_duplicates", "article_id",
+           "decode", "clean_text", "derive_title", "sample_path", "MAX_FILE_BYTES"]
+
+log = logging.getLogger(__name__)
+
+#: Files larger than this are skipped with a message (a feed page is a few kB).
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+def sample_path() -> Path:
+    """The folder of the bundled sample feed."""
+    return Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    """Yield ``(file, display name)`` for every readable file under ``paths``, sorted.
+
+    Folders are walked recursively, skipping hidden entries and files whose extension is
+    not an article format; links are followed once (a link loop is not walked twice).
+    The display name is relative to the folder given, prefixed with its name.
+    """
+    for root in paths:
+        root = Path(root)
+        if root.is_dir():
+            base = root.resolve().name or str(root)
+            seen: set[Path] = set()
+            yield from _walk(root, base, seen)
+        elif root.exists():
+            yield root, root.name
+        else:
+            raise SourceError(f"{root}: no such file or folder")
+
+
+def _walk(folder: Path, prefix: str, seen: set[Path]) -> Iterator[tuple[Path, str]]:
+    real = folder.resolve()
+    if real in seen:
+        log.warning("%s: skipped, a link back to a folder already read", prefix)
+        return
+    seen.add(real)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as err:
+        log.warning("%s: skipped, cannot list the folder (%s)", prefix, err.strerror)
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        name = f"{prefix}/{entry.name}"
+        path = Path(entry.path)
+        try:
+            if entry.is_dir():
+                yield from _walk(path, name, seen)
+            elif entry.is_file() and Path(entry.name).suffix.lower() in FORMATS:
+                yield path, name
+            elif entry.is_file():
+                log.info("%s: skipped, not an article format", name)
+        except OSError as err:
+            log.warning("%s: skipped (%s)", name, err.strerror)
+
+
+def read_file(path: Path, name: str, *, fmt: str | None = None,
+              problem: Callable[[str], None] | None = None) -> list[Article]:
+    """Read the articles of one file (ids unset; see `merge_duplicates`).
+
+    Raises
+    ------
+    SourceError
+        When the whole file cannot be read; parts that cannot be read are passed to
+        ``problem`` and skipped.
+    """
+    if fmt is not None:
+        check_format(fmt)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SourceError(f"{name} is {size // 2**20} MB, over the "
+                              f"{MAX_FILE_BYTES // 2**20} MB a source file may have")
+        data = path.read_bytes()
+    except OSError as err:
+        raise SourceError(f"{name}: cannot read ({err.strerror})") from err
+    if not data.strip():
+        raise SourceError(f"{name} is empty")
+    text = decode(data, name)
+    notes = problem or (lambda message: log.warning("%s", message))
+    return parse(fmt or sniff_format(path, text), text, name, notes)
+
+
+def read_articles(paths: Iterable[Path], *, fmt: str | None = None,
+                  problem: Callable[[str], None] | None = None) -> list[Article]:
+    """Read every article under ``paths`` and merge copies seen on several pages.
+
+    Parameters
+    ----------
+    paths : iterable of Path
+        Files or folders (walked recursively).
+    fmt : str, optional
+        Force one format for every file instead of detecting it.
+    problem : callable, optional
+        Called with a one-line message for each file or part of a file that is skipped;
+        by default the message is logged as a warning.
+
+    Returns
+    -------
+    list of Article
+        Distinct articles with stable ids, in reading order.
+
+    Raises
+    ------
+    SourceError
+        When a path does not exist.
+    """
+    notes = problem or (lambda message: log.warning("%s", message))
+    raw: list[Article] = []
+    for path, name in iter_files(paths):
+        try:
+            raw.extend(read_file(path, name, fmt=fmt, problem=notes))
+        except SourceError as err:
+            notes(str(err))
+    return merge_duplicates(raw)
