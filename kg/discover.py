@@ -5,7 +5,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from kg.names import abbreviation_matches
+from kg.names import abbreviation_matches, is_code
 
 __all__ = ["find_terms", "find_definitions", "cue_type", "is_noise", "word_zipf", "URL"]
 
@@ -45,8 +45,9 @@ _NOT_TERMS = frozenset("""
 """.split())
 
 _STOP_WORDS = ("进行", "通过", "使用", "采用", "利用", "基于", "称为", "叫做", "以及", "或者", "一个",
-               "一种", "这个", "那个", "所有", "可以", "需要", "包括", "对于", "关于")
-_STOP_HAN = set("的了是在和与及或用将把被对从为这那其即叫称也等中于以由向让使个种各每该此所并且而就都还又再已可能会要")
+               "一种", "这个", "那个", "所有", "可以", "需要", "包括", "对于", "关于", "作为", "用于",
+               "在于", "这种", "那种", "之一", "一下", "提出", "引入", "实现", "得到")
+_STOP_HAN = set("如的了是和与及或将把被从其即也此每该都就又已让")
 
 _CUES = (
     (re.compile(r"^\s*(?:模型|网络|架构|大模型|model\b|network\b|architecture\b|LLM\b)", re.I), "model"),
@@ -87,7 +88,7 @@ def is_noise(term: str, *, han_context: bool = False) -> bool:
         return True
     if term in _NOT_TERMS or term.upper() in _NOT_TERMS:
         return True
-    if "." in term or "/" in term:          # code identifiers, paths, domains
+    if is_code(term) or "/" in term:        # code identifiers, paths, domains
         return True
     words = term.split()
     if len(words) > 1:
@@ -210,7 +211,7 @@ def find_definitions(text: str, known: Sequence[tuple[int, int]] = ()
             long = _long_form_before(text, left_end, inner_text)
             if long:
                 pairs.append((long, inner))
-            elif han:
+            elif han and not any(c.isdigit() for c in inner_text):
                 pairs.append((han, inner))
         elif _is_latin_term(inner_text):
             if latin and _is_acronym(text[slice(*latin)]) \
@@ -238,7 +239,7 @@ def find_definitions(text: str, known: Sequence[tuple[int, int]] = ()
 
 def _is_acronym(term: str) -> bool:
     return 2 <= len(term) <= 10 and bool(_ACRONYM.match(term)) and term[0].isupper() \
-        and not re.search(r"[a-z]{3}", term.rstrip("s"))
+        and sum(c.islower() for c in term.rstrip("s")) <= 1
 
 
 def _is_latin_term(term: str) -> bool:
@@ -259,8 +260,14 @@ def _is_han_term(term: str) -> bool:
 
 
 def _han_term_before(text: str, end: int, ends: dict[int, int]) -> tuple[int, int] | None:
-    if end in ends and _HAN.match(text[end - 1]):
-        return ends[end], end
+    known = (ends[end], end) if end in ends and _HAN.match(text[end - 1]) else None
+    run = _han_run_before(text, end)
+    if known and (run is None or run[1] - run[0] <= known[1] - known[0]):
+        return known
+    return run or known
+
+
+def _han_run_before(text: str, end: int) -> tuple[int, int] | None:
     start = end
     while start > 0 and end - start < 12 and _HAN.match(text[start - 1]):
         start -= 1

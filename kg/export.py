@@ -140,7 +140,7 @@ def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "1
                          date=data.get("date", ""), **extra)
     for u, v, data in sorted(view.edges(data=True)):
         net.add_edge(u, v, value=int(data.get("count", 1)), kind=data.get("kind", ""),
-                     contexts=list(data.get("contexts", [])))
+                     contexts=list(data.get("contexts", [])), parent=data.get("parent", ""))
     physics = not positions
     net.set_options(json.dumps({
         "physics": {"enabled": physics, "stabilization": {"iterations": 150},

@@ -177,9 +177,13 @@ def _html(text: str, name: str, problem: Problem) -> Iterator[Article]:
         problem(f"{name}: an HTML page with no text")
 
 
+_BLOCKS = ("p, div, li, br, tr, pre, blockquote, section, article, main, table, ul, ol, dd, dt, "
+           "h1, h2, h3, h4, h5, h6, figcaption, hr")
+
+
 def html_to_text(html: str) -> tuple[str, str]:
     """Return the readable text of an HTML page or fragment, and its title."""
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     tree = HTMLParser(html)
     title = ""
@@ -194,8 +198,10 @@ def html_to_text(html: str) -> tuple[str, str]:
     h1 = root.css_first("h1")
     if h1 is not None and h1.text(strip=True) == title:
         h1.decompose()
-    text = root.text(separator="\n", strip=True)
-    return text, title
+    for node in root.css(_BLOCKS):
+        node.insert_after("\n")
+    text = "\n".join(" ".join(line.split()) for line in root.text(separator="").split("\n"))
+    return re.sub(r"\n{2,}", "\n", text).strip(), title
 
 
 def _rss(text: str, name: str, problem: Problem) -> Iterator[Article]:

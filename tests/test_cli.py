@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+from click.testing import CliRunner
+
+from kg.cli import main
+from tests.conftest import ARTICLES
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_build_writes_every_output(tmp_path):
+    result = run("build", str(ARTICLES), "-o", str(tmp_path), "--format", "graphml,html,json")
+    assert result.exit_code == 0, result.output
+    for name in ["graph.graphml", "graph.html", "graph.json", "concepts.csv", "merges.csv"]:
+        assert (tmp_path / name).stat().st_size > 0
+    assert "articles" in result.output and "concepts" in result.output
+
+
+def test_two_builds_write_identical_graphml(tmp_path):
+    run("build", str(ARTICLES), "-o", str(tmp_path / "a"))
+    run("build", str(ARTICLES), "-o", str(tmp_path / "b"))
+    assert (tmp_path / "a" / "graph.graphml").read_bytes() == \
+        (tmp_path / "b" / "graph.graphml").read_bytes()
+
+
+def test_a_missing_path_is_a_usage_error_naming_it(tmp_path):
+    result = run("build", str(tmp_path / "nope"))
+    assert result.exit_code == 2 and "nope" in result.output and "Traceback" not in result.output
+
+
+def test_a_folder_without_articles_is_a_one_line_error(tmp_path):
+    result = run("build", str(tmp_path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("Error:") and "holds no readable articles" in result.output
+
+
+def test_an_unreadable_file_is_named_and_skipped(tmp_path):
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "bad.txt").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "feeds" / "ok.md").write_text("# LoRA\n\nLoRA 微调。\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "feeds"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0
+    assert "skipped feeds/bad.txt" in result.output and "1 articles" in result.output
+
+
+def test_unknown_format_is_refused():
+    result = run("build", str(ARTICLES), "--format", "pdf")
+    assert result.exit_code == 2 and "pdf" in result.output
+
+
+def test_sample_flag_builds_the_bundled_feed(tmp_path):
+    result = run("build", "--sample", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    G = nx.read_graphml(tmp_path / "graph.graphml")
+    assert sum(1 for _, k in G.nodes(data="kind") if k == "article") >= 30
+
+
+def test_every_command_has_help():
+    assert all(command.help for command in main.commands.values())

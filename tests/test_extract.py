@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+
+from kg.discover import find_definitions, find_terms, is_noise
+from kg.extract import extract, tokenize
+from kg.model import Article
+
+
+def found(nlp, text, *, truncated=False):
+    [result] = extract([Article("t", "", text, truncated=truncated)], nlp)
+    return result
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    ("Qwen1.5-7B-Chat和GPT-4o", ["Qwen1.5-7B-Chat", "和", "GPT-4o"]),
+    ("torch.nn.functional里的nn.Dropout", ["torch.nn.functional", "里", "的", "nn.Dropout"]),
+    ("Top-1精度, A800显卡, FP16", ["Top-1", "精", "度", ",", "A800", "显", "卡", ",", "FP16"]),
+    ("双线性插值", ["双", "线", "性", "插", "值"]),
+])
+def test_tokenizer_keeps_technical_names_whole(text, tokens):
+    assert tokenize(text) == tokens
+
+
+@pytest.mark.parametrize(("text", "keys"), [
+    ("我们用LoRA微调模型", ["lora", "fine-tuning"]),
+    ("使用如双线性插值等插值方法", ["bilinear-interpolation"]),
+    ("AdamW 与 Adam 不同", ["adamw", "adam"]),
+    ("GPT-4o 不是 GPT-4", ["gpt-4o", "gpt-4"]),
+])
+def test_vocabulary_terms_match_whole_tokens_in_both_scripts(nlp, text, keys):
+    mentions = [m for m in found(nlp, text).mentions if m.concept_key]
+    assert [m.concept_key for m in mentions] == keys
+
+
+def test_a_latin_name_never_matches_inside_a_longer_word(nlp, lexicon):
+    gan = next(e.key for e in lexicon if "GAN" in e.terms)
+    assert not [m for m in found(nlp, "ORGANIC 和 MORGAN").mentions if m.concept_key == gan]
+    assert [m.concept_key for m in found(nlp, "ORGAN 不是 GAN").mentions] == [gan]
+
+
+def test_longest_match_wins(nlp):
+    keys = [m.concept_key for m in found(nlp, "参数高效微调很省显存").mentions if m.concept_key]
+    assert keys[0] == "peft"
+
+
+def test_offsets_give_back_the_surface(nlp):
+    text = "概述：Medusa 用多个解码头，EAGLE-2 用动态草稿树，两者都属于投机解码。"
+    result = found(nlp, text)
+    assert result.mentions
+    assert all(text[m.start:m.end] == m.surface for m in result.mentions)
+
+
+def test_a_mention_cut_by_the_ellipsis_is_dropped(nlp):
+    keys = [m.concept_key for m in found(nlp, "我们对比了 SGD 和 Adam", truncated=True).mentions]
+    assert keys == ["sgd"]   # the cut "Adam" may have been "AdamW"
+
+
+def test_unknown_names_are_discovered_with_a_type_from_cue_words(nlp):
+    result = found(nlp, "FooNet 模型使用 BarViT 作为视觉编码器。")
+    discovered = {m.surface: m.type for m in result.mentions if not m.concept_key}
+    assert discovered == {"FooNet": "model", "BarViT": ""}
+
+
+@pytest.mark.parametrize("term", ["2.8B", "320×320", "1x1", "80GB", "v2", "Top1", "nn.Xxx",
+                                  "requires_grad", "JSON", "The", "HighResolution"])
+def test_noise_is_not_a_term(term):
+    assert is_noise(term, han_context=True)
+
+
+@pytest.mark.parametrize("term", ["MoonViT", "BAGEL", "A800", "ThunderNet", "Qwen1.57BChat"])
+def test_names_are_terms(term):
+    assert not is_noise(term, han_context=True)
+
+
+def test_urls_hold_no_terms():
+    text = "见 https://github.com/FooLab/BarNet 与 FooNet"
+    assert [text[s:e] for s, e, _ in find_terms(text)] == ["FooNet"]
+
+
+@pytest.mark.parametrize(("text", "pairs"), [
+    ("推测解码(speculative decoding)很快", [("推测解码", "speculative decoding")]),
+    ("上采样方法包括Upsampling(上采样)", [("Upsampling", "上采样")]),
+    ("多头潜在注意力（Multi-head Latent Attention, MLA）",
+     [("Multi-head Latent Attention", "MLA"), ("多头潜在注意力", "Multi-head Latent Attention")]),
+    ("这就是 Low-Rank Adaptation (LoRA) 的做法", [("Low-Rank Adaptation", "LoRA")]),
+    ("MTP(Multitoken Prediction)的思路", [("Multitoken Prediction", "MTP")]),
+    ("知识蒸馏也叫模型蒸馏/蒸馏学习，", [("知识蒸馏", "模型蒸馏"), ("知识蒸馏", "蒸馏学习")]),
+    ("Beam search, also called 束搜索, keeps k candidates", [("Beam search", "束搜索")]),
+    ("BART(Summarization)", []),
+    ("激活 2.8B 参数(FooVLA3B)", []),
+])
+def test_definition_patterns(text, pairs):
+    got = [(text[a:b], text[c:d]) for (a, b), (c, d) in find_definitions(text)]
+    assert got == pairs
+
+
+def test_definition_pairs_reach_the_extraction(nlp):
+    result = found(nlp, "草稿头(Drafting Heads)让模型一次猜多个 token")
+    assert [(p.long, p.short) for p in result.pairs] == [("草稿头", "Drafting Heads")]

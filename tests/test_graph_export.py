@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import pytest
+
+from kg import load, pipeline
+from kg.export import render_html, write_graphml, write_json
+from kg.graph import concept_graph
+from kg.sources import read_articles, sample_path
+from tests.conftest import ARTICLES
+
+
+@pytest.fixture(scope="module")
+def sample_graph(lexicon):
+    return pipeline.build(read_articles([sample_path()]), lexicon).graph
+
+
+def test_schema_of_every_node_and_edge(sample_graph):
+    G = sample_graph
+    for node, data in G.nodes(data=True):
+        assert data["kind"] in ("article", "concept") and data["label"]
+        assert node.startswith(f"{data['kind']}:")
+        if data["kind"] == "concept":
+            assert data["type"] in ("model", "method", "optimizer", "dataset", "metric", "library",
+                                    "hardware", "datatype", "organization", "task", "concept")
+            assert isinstance(data["aliases"], list) and data["aliases"]
+            assert data["articles"] >= 1 and data["mentions"] >= data["articles"]
+            assert data["articles"] == sum(1 for m in G[node] if m.startswith("article:"))
+        else:
+            assert data["source"] == data["sources"][0] and ":" in data["source"]
+            assert len(data["text"]) <= 2000 and data["title"]
+    for u, v, data in G.edges(data=True):
+        if data["kind"] == "mentions":
+            assert data["count"] >= 1 and 1 <= len(data["contexts"]) <= 3
+        else:
+            assert data["kind"] in ("is_a", "variant_of") and data["parent"] in (u, v)
+
+
+def test_sample_covers_the_promised_concepts(sample_graph):
+    labels = {d["label"] for _, d in sample_graph.nodes(data=True) if d["kind"] == "concept"}
+    for name in ["Medusa", "EAGLE", "DeepSeek-V3", "DeepSeek-R1", "Adam", "AdamW", "LoRA", "QLoRA",
+                 "FlashAttention", "Multi-Token Prediction", "Mixed Precision Training"]:
+        assert name in labels, name
+
+
+def test_graphml_round_trip_keeps_everything(sample_graph, tmp_path):
+    before = nx.node_link_data(sample_graph, edges="links")
+    write_graphml(sample_graph, tmp_path / "g.graphml")
+    assert nx.node_link_data(sample_graph, edges="links") == before   # input untouched
+    H = load(tmp_path / "g.graphml")
+    assert set(H.nodes) == set(sample_graph.nodes)
+    assert H.number_of_edges() == sample_graph.number_of_edges()
+    node = "concept:adamw"
+    assert H.nodes[node]["aliases"] == sample_graph.nodes[node]["aliases"]
+    u, v = next(iter(sample_graph.edges))
+    assert H.edges[u, v]["contexts"] == sample_graph.edges[u, v].get("contexts", [])
+
+
+def test_graphml_is_valid_whatever_the_text(lexicon, tmp_path):
+    G = nx.Graph()
+    G.add_node("article:x", kind="article", label="<b>&</b> \"q\" ']]>", text="a\ud7ffb")
+    write_graphml(G, tmp_path / "g.graphml")
+    assert nx.read_graphml(tmp_path / "g.graphml").nodes["article:x"]["label"] == "<b>&</b> \"q\" ']]>"
+
+
+def test_json_export_keeps_lists(sample_graph, tmp_path):
+    write_json(sample_graph, tmp_path / "g.json")
+    data = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
+    concept = next(n for n in data["nodes"] if n["id"] == "concept:lora")
+    assert isinstance(concept["aliases"], list)
+
+
+def test_html_is_one_file_with_no_outside_reference(sample_graph):
+    html = render_html(sample_graph)
+    assert "vis.Network" in html and "<script src" not in html
+    assert "cdn" not in html.lower().replace("cdnjs", "") or "https://cdn" not in html
+    assert "https://cdn" not in html and "stylesheet\" href" not in html
+
+
+def test_html_keeps_feed_markup_out_of_the_page(lexicon, tmp_path):
+    (tmp_path / "evil.md").write_text(
+        "# <script>alert(1)</script><img src=x onerror=alert(2)>\n\nLoRA 微调。<svg onload=alert(3)>\n",
+        encoding="utf-8")
+    G = pipeline.build(read_articles([tmp_path]), lexicon).graph
+    html = render_html(G)
+    assert "<script>alert" not in html and "<img src=x" not in html and "<svg onload" not in html
+
+
+def test_concept_graph_projects_without_touching_its_input(sample_graph):
+    before = nx.node_link_data(sample_graph, edges="links")
+    H = concept_graph(sample_graph)
+    assert nx.node_link_data(sample_graph, edges="links") == before
+    assert all(n.startswith("concept:") for n in H)
+    assert H.number_of_edges() > 0
+
+
+def test_test_articles_build(lexicon):
+    G = pipeline.build(read_articles([ARTICLES]), lexicon).graph
+    assert G.has_edge("concept:adamw", next(n for n, d in G.nodes(data=True)
+                                            if d.get("title") == "Adam vs AdamW"))
