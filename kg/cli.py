@@ -34,8 +34,14 @@ def main() -> None:
     """Build a knowledge graph of ML concepts from articles."""
 
 
+class PathError(click.ClickException):
+    """A path on the command line that does not exist: one line, exit code 2."""
+
+    exit_code = 2
+
+
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--sample", is_flag=True, help="Build the bundled sample feed.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("output"), show_default=True, help="Folder for the outputs.")
@@ -60,6 +66,9 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
     """
     if not paths and not sample:
         raise click.UsageError("give one or more PATHS, or --sample")
+    for path in paths:
+        if not path.exists():
+            raise PathError(f"{path}: no such file or folder")
     paths = (*paths, sample_path()) if sample else paths
     skipped: list[str] = []
 

@@ -100,7 +100,7 @@ def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) ->
     >>> from kg.lexicon import load_lexicon
     >>> nlp = make_nlp(load_lexicon())
     >>> [(e.text, e.id_) for e in nlp("我们用LoRA微调模型").ents]
-    [('LoRA', 'lora')]
+    [('LoRA', 'lora'), ('微调', 'fine-tuning')]
     """
     tokenizer = {"@tokenizers": "kg.mixed_tokenizer.v1"}
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": tokenizer}})

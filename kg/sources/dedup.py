@@ -16,7 +16,7 @@ def article_id(text: str, url: str = "") -> str:
     """A short stable id: from the URL when known, else from the full text.
 
     >>> article_id("LoRA 微调")
-    '3c2fb8c1e0f9'
+    'a1a403da01af'
     """
     basis = f"url:{url}" if url else " ".join(text.split())
     return hashlib.sha1(basis.encode("utf-8")).hexdigest()[:12]
@@ -48,7 +48,9 @@ def merge_duplicates(articles: Iterable[Article]) -> list[Article]:
     for text, article in keyed:
         home = by_url.get(article.url) if article.url else None
         if home is None:
-            home = next((g for g in by_opening.get(text[:_BUCKET], ())
+            candidates = by_opening.get(text[:_BUCKET], ()) if len(text) >= _BUCKET else \
+                [g for key, groups in by_opening.items() if key.startswith(text) for g in groups]
+            home = next((g for g in candidates
                          if texts[g] == text or (article.truncated and texts[g].startswith(text))),
                         None)
         if home is None:

@@ -31,8 +31,8 @@ def decode(data: bytes, name: str) -> str:
 
     Examples
     --------
-    >>> decode("LoRA 微调".encode("gb18030"), "a.txt")
-    'LoRA 微调'
+    >>> decode("混合精度训练同时使用半精度和单精度浮点数。".encode("gb18030"), "a.txt")
+    '混合精度训练同时使用半精度和单精度浮点数。'
     >>> decode(codecs.BOM_UTF8 + "Adam".encode(), "b.txt")
     'Adam'
     """
