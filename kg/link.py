@@ -1,6 +1,7 @@
 """Merge duplicate concept names with evidence and guards -> Concept and an alias map."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -323,11 +324,46 @@ def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEn
         concepts[key] = Concept(key, name, kind, aliases, origin, is_a)
         for n in names:
             key_of[n] = key
+    variants = _variants(concepts, by_key)
+    renamed: dict[str, str] = {}
+    for child, base in variants:
+        base_name = concepts[base].name if base in concepts else by_key[base].name
+        restored = restore_separators(concepts[child].name, base_name)
+        new_key = slugify(restored)
+        if restored != concepts[child].name and new_key not in used:
+            used.add(new_key)
+            renamed[child] = new_key
+            concepts[new_key] = dataclasses.replace(concepts.pop(child), name=restored, key=new_key)
+    key_of = {n: renamed.get(k, k) for n, k in key_of.items()}
+    variants = sorted((renamed.get(c, c), renamed.get(b, b)) for c, b in variants)
     final = []
     for surface, merge in sorted(merges.items()):
         if surface in key_of:
             final.append(Merge(surface, key_of[surface], merge.reason))
-    return LinkResult(concepts, key_of, final, _variants(concepts))
+    return LinkResult(concepts, key_of, final, variants)
+
+
+_PIECE = re.compile(r"A\d+(?:\.\d+)?B|\d+(?:\.\d+)?[BMKT](?![a-z])|[A-Z][a-z]+|[A-Z]+(?![a-z])|\d+(?:\.\d+)?|[a-z]+")
+
+
+def restore_separators(name: str, base: str) -> str:
+    """Put back the hyphens a feed lost, when ``name`` extends a known ``base`` name.
+
+    >>> restore_separators("Qwen1.57BChat", "Qwen1.5"), restore_separators("KimiVLA3B", "Kimi-VL")
+    ('Qwen1.5-7B-Chat', 'Kimi-VL-A3B')
+    """
+    if any(c in name for c in " -_"):
+        return name
+    head = 0
+    for i in range(len(name) + 1):
+        if compact(name[:i]) == compact(base):
+            head = i
+    if not head or head == len(name):
+        return name
+    pieces = _PIECE.findall(name[head:])
+    if "".join(pieces) != name[head:]:
+        return name
+    return "-".join([base, *pieces])
 
 
 def _guess_type(name: str) -> str:
@@ -338,10 +374,12 @@ def _guess_type(name: str) -> str:
     return "concept"
 
 
-def _variants(concepts: dict[str, Concept]) -> list[tuple[str, str]]:
+def _variants(concepts: dict[str, Concept], by_key: dict[str, LexiconEntry]
+              ) -> list[tuple[str, str]]:
     """Discovered concepts named as an extension of another (``Qwen1.57BChat`` of ``Qwen1.5``)."""
-    heads = sorted(((compact(c.name), c.key) for c in concepts.values()
-                    if len(compact(c.name)) >= 3), reverse=True)
+    names = {c.key: c.name for c in by_key.values()} | {c.key: c.name for c in concepts.values()}
+    heads = sorted(((compact(n), k) for k, n in names.items() if len(compact(n)) >= 3),
+                   reverse=True)
     out = []
     for concept in concepts.values():
         if concept.origin == "vocabulary":
