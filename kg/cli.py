@@ -105,6 +105,31 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
                f"{f', {len(skipped)} skipped' if skipped else ''} -> {out}")
 
 
+@main.command("eval")
+@click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("graph", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--details", is_flag=True, help="List the missed and the extra concepts.")
+def eval_(gold: Path, graph: Path, details: bool) -> None:
+    """Score GRAPH (a graph.graphml from kg build) against GOLD annotations.
+
+    GOLD holds one JSON object a line: {"source": "feeds/p1.txt:4", "concepts":
+    [{"name": "LoRA", "aliases": ["低秩适配"], "must": true}, ...]}. Prints precision,
+    recall (of the concepts marked must) and F1 per article and overall.
+
+    \b
+    Example:
+        kg eval tests/data/gold/sample.jsonl output/graph.graphml
+    """
+    from kg.api import load
+    from kg.evaluate import evaluate, format_scores, read_gold
+
+    try:
+        scores = evaluate(load(graph), read_gold(gold), load_lexicon())
+    except KgError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(format_scores(scores, details=details))
+
+
 def _quiet_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("kg.sources").setLevel(logging.ERROR)

@@ -44,6 +44,11 @@ _NOT_TERMS = frozenset("""
     Github GitHub Paper Code Task Model Prompt Step Figure Table Introduction Overview Background
 """.split())
 
+_LEADING = set("在对为用从向于以中个种才算就将把被让使等")
+#: How Chinese technical terms commonly end; a long candidate must end so.
+_TERM_ENDS = tuple("""模型 网络 算法 方法 学习 训练 解码 采样 注意力 机制 层 器 头 函数 损失 编码 嵌入 优化 蒸馏
+    剪枝 量化 检测 分割 分类 生成 预测 估计 搜索 匹配 对齐 推理 框架 架构 矩阵 向量 分布 策略 插值 卷积 池化
+    归一化 正则化 微调 精度 缓存 并行 迭代 规划 回归 聚类 降维 分解 变换 表示 差分 梯度 下降 传播""".split())
 _STOP_WORDS = ("进行", "通过", "使用", "采用", "利用", "基于", "称为", "叫做", "以及", "或者", "一个",
                "一种", "这个", "那个", "所有", "可以", "需要", "包括", "对于", "关于", "作为", "用于",
                "在于", "这种", "那种", "之一", "一下", "提出", "引入", "实现", "得到")
@@ -211,13 +216,15 @@ def find_definitions(text: str, known: Sequence[tuple[int, int]] = ()
             long = _long_form_before(text, left_end, inner_text)
             if long:
                 pairs.append((long, inner))
-            elif han and not any(c.isdigit() for c in inner_text):
+            elif han and not any(c.isdigit() for c in inner_text) \
+                    and (len(inner_text) > 2 or han[1] in ends):
                 pairs.append((han, inner))
         elif _is_latin_term(inner_text):
             if latin and _is_acronym(text[slice(*latin)]) \
                     and abbreviation_matches(text[slice(*latin)], inner_text):
                 pairs.append((inner, latin))
-            elif han and not any(c.isdigit() for c in inner_text):
+            elif han and not any(c.isdigit() for c in inner_text) \
+                    and (len(inner_text) > 2 or han[1] in ends):
                 pairs.append((han, inner))
         elif _is_han_term(inner_text) and latin and not _is_acronym(text[slice(*latin)]):
             pairs.append((latin, inner))
@@ -262,7 +269,8 @@ def _is_han_term(term: str) -> bool:
 def _han_term_before(text: str, end: int, ends: dict[int, int]) -> tuple[int, int] | None:
     known = (ends[end], end) if end in ends and _HAN.match(text[end - 1]) else None
     run = _han_run_before(text, end)
-    if known and (run is None or run[1] - run[0] <= known[1] - known[0]):
+    if known and (run is None or known[1] - known[0] >= 4
+                  or run[1] - run[0] <= known[1] - known[0]):
         return known
     return run or known
 
@@ -278,7 +286,12 @@ def _han_run_before(text: str, end: int) -> tuple[int, int] | None:
         if at >= 0:
             cut = max(cut, at + len(word) - 1)
     start += cut + 1
-    return (start, end) if 2 <= end - start <= 8 else None
+    while start < end and text[start] in _LEADING:
+        start += 1
+    term = text[start:end]
+    if len(term) < 2 or len(term) > 8 or (len(term) > 4 and not term.endswith(_TERM_ENDS)):
+        return None
+    return start, end
 
 
 def _latin_before(text: str, end: int, ends: dict[int, int] | None = None

@@ -310,7 +310,8 @@ def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEn
                 "vocabulary"
             aliases = tuple(dict.fromkeys([*names, *entry.terms]))
         else:
-            name = max(names, key=lambda n: (counts[n], len(n), n))
+            name = max(names, key=lambda n: (not _HAN.search(n), " " in n or "-" in n,
+                                             counts[n], len(n), n))
             key = base = slugify(name)
             suffix = 2
             while key in used:
