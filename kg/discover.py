@@ -35,7 +35,12 @@ HEADS = frozenset("""
     iteration memory cache processing diffusion autoencoder flow field inference alignment
     reasoning adaptation ranking filtering clustering forest tree trees graph process unit units
     parallelism training fine-tuning finetuning pretraining scaling interpolation matching
+    projector adapter adapters tokenizer router gate kernel optimizer scheduler
 """.split())
+
+#: First parts of code identifiers that name a library API (``torch.optim.Adam``).
+CODE_ROOTS = frozenset("""torch nn F tf keras np numpy jax jnp flax transformers sklearn pd pandas
+    cv2 paddle mx mindspore datasets peft trl accelerate deepspeed vllm optax scipy""".split())
 
 #: Upper-case words that are markup or section labels, never concepts.
 _NOT_TERMS = frozenset("""
@@ -93,7 +98,10 @@ def is_noise(term: str, *, han_context: bool = False) -> bool:
         return True
     if term in _NOT_TERMS or term.upper() in _NOT_TERMS:
         return True
-    if is_code(term) or "/" in term:        # code identifiers, paths, domains
+    if is_code(term):                       # an API of a known library is a concept
+        return term.split(".")[0] not in CODE_ROOTS or \
+            bool(re.search(r"\.(?:x{2,}|foo|bar|baz)$", term, re.IGNORECASE))
+    if "/" in term:                         # paths, domains
         return True
     words = term.split()
     if len(words) > 1:
@@ -142,7 +150,7 @@ def find_terms(text: str) -> list[tuple[int, int, str]]:
         han = bool(_HAN.search(text[max(0, start - 2):start])
                    or _HAN.search(text[end:end + 2]))
         if not is_noise(term, han_context=han):
-            found.append((start, end, ""))
+            found.append((start, end, "library" if is_code(term) else ""))
     found.sort()
     return found
 

@@ -67,8 +67,12 @@ class MixedTokenizer:
 
 def _case_sensitive(term: str, kind: str) -> bool:
     """Common English words that name something match only as capitalised (`Spark`)."""
-    if " " in term or not any(c.isupper() for c in term) or len(_TOKEN.findall(term)) != 1:
+    if not term.isalpha() or not any(c.isupper() for c in term):
         return False
+    parts = re.findall(r"[A-Z][a-z]+", term)
+    if len(parts) > 1 and "".join(parts) == term and \
+            all(discover.word_zipf(p.lower()) >= 3.0 for p in parts):
+        return True     # `PairWise` is a name; `pairwise` is an ordinary word
     zipf = discover.word_zipf(term.lower())
     return zipf >= 4.5 or (zipf >= 3.5 and kind not in _GENERIC_TYPES)
 

@@ -144,9 +144,12 @@ def build_entries(records: Iterable[dict]) -> list[LexiconEntry]:
             owner[folded] = target
             if term not in merged[target]["terms"]:
                 merged[target]["terms"].append(term)
+    for entry in merged.values():   # "PyTorch autograd" would hide PyTorch: both match alone
+        entry["terms"] = [t for t in entry["terms"] if t == entry["name"]
+                          or not _starts_with_other(t, entry["key"], owner)]
     for entry in merged.values():           # generated spellings come after every given term
         for term in list(entry["terms"]):
-            for form in spelling_variants(term):
+            for form in [*spelling_variants(term), *_plurals(term)]:
                 folded = _fold(form)
                 if folded not in owner:
                     owner[folded] = entry["key"]
@@ -161,6 +164,19 @@ def build_entries(records: Iterable[dict]) -> list[LexiconEntry]:
         out.append(LexiconEntry(entry["key"], entry["name"], entry["type"],
                                 tuple(entry["terms"]), parents, tuple(entry["variants"])))
     return out
+
+
+def _starts_with_other(term: str, key: str, owner: dict[str, str]) -> bool:
+    words = term.split()
+    return any(owner.get(_fold(" ".join(words[:n])), key) != key for n in range(1, len(words)))
+
+
+def _plurals(term: str) -> list[str]:
+    """``GPUs``, ``DataNodes``, ``attention heads``: plural forms of a Latin name."""
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9 .\-]*[A-Za-z]", term) and term[-1] not in "sSxX" \
+            and len(term) >= 3:
+        return [term + "s"]
+    return []
 
 
 def lexicon_fingerprint(extra: Sequence[Path] = ()) -> str:

@@ -84,7 +84,7 @@ def test_urls_hold_no_terms():
     ("多头潜在注意力（Multi-head Latent Attention, MLA）",
      [("Multi-head Latent Attention", "MLA"), ("多头潜在注意力", "Multi-head Latent Attention")]),
     ("这就是 Low-Rank Adaptation (LoRA) 的做法", [("Low-Rank Adaptation", "LoRA")]),
-    ("MTP(Multitoken Prediction)的思路", [("Multitoken Prediction", "MTP")]),
+    ("DPO(Direct Preference Optimisation)的思路", [("Direct Preference Optimisation", "DPO")]),
     ("知识蒸馏也叫模型蒸馏/蒸馏学习，", [("知识蒸馏", "模型蒸馏"), ("知识蒸馏", "蒸馏学习")]),
     ("Beam search, also called 束搜索, keeps k candidates", [("Beam search", "束搜索")]),
     ("BART(Summarization)", []),
