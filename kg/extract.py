@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.util import filter_spans, get_words_and_spaces
+from spacy.util import filter_spans
 from spacy.vocab import Vocab
 
 from kg import discover
@@ -20,7 +20,9 @@ __all__ = ["make_nlp", "extract", "extract_mentions", "tokenize", "nlp_fingerpri
 PIPELINE_VERSION = "kg-extract-1"
 LABEL = "ML_CONCEPT"        # a vocabulary match; span id = concept key
 CANDIDATE = "ML_CANDIDATE"  # a discovered term; span id = "" or a guessed type
+VOCAB_KEY = "kg_vocab"          # doc.spans group: vocabulary matches
 PAIRS_KEY = "kg_definitions"   # doc.spans group: long, short, long, short, ...
+MENTIONS_KEY = "kg_mentions"   # doc.spans group: the settled mentions
 
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9+#]|[.\-_/'](?=[A-Za-z0-9]))*|[\u3400-\u9fff]|\S")
 _GENERIC_TYPES = {"method", "concept", "task", "metric", "optimizer", "datatype"}
@@ -49,7 +51,30 @@ class MixedTokenizer:
         self.vocab = vocab
 
     def __call__(self, text: str) -> Doc:
-        words, spaces = get_words_and_spaces(_TOKEN.findall(text), text)
+        words: list[str] = []
+        spaces: list[bool] = []
+        last = 0
+        for match in _TOKEN.finditer(text):
+            start = match.start()
+            if start > last:                    # whitespace before this token
+                gap = text[last:start]
+                if gap == " " and words and not spaces[-1]:
+                    spaces[-1] = True
+                else:
+                    if words and not spaces[-1] and gap[0] == " ":
+                        spaces[-1], gap = True, gap[1:]
+                    words.append(gap)
+                    spaces.append(False)
+            words.append(match.group())
+            spaces.append(False)
+            last = match.end()
+        if last < len(text):
+            gap = text[last:]
+            if words and not spaces[-1] and gap[0] == " ":
+                spaces[-1], gap = True, gap[1:]
+            if gap:
+                words.append(gap)
+                spaces.append(False)
         return Doc(self.vocab, words=words, spaces=spaces)
 
     def to_bytes(self, **kwargs) -> bytes:
@@ -77,16 +102,17 @@ def _case_sensitive(term: str, kind: str) -> bool:
     return zipf >= 4.5 or (zipf >= 3.5 and kind not in _GENERIC_TYPES)
 
 
-def _patterns(lexicon: Sequence[LexiconEntry]) -> list[dict]:
-    patterns = []
+def _patterns(lexicon: Sequence[LexiconEntry]) -> tuple[list[dict], list[dict]]:
+    """Phrase patterns matched ignoring case, and those matched as written."""
+    folded, exact = [], []
     for entry in lexicon:
         for term in entry.surfaces:
             if _case_sensitive(term, entry.type):
-                for form in dict.fromkeys((term, term.upper())):
-                    patterns.append({"label": LABEL, "pattern": [{"ORTH": form}], "id": entry.key})
+                exact += [{"label": LABEL, "pattern": form, "id": entry.key}
+                          for form in dict.fromkeys((term, term.upper()))]
             else:
-                patterns.append({"label": LABEL, "pattern": term, "id": entry.key})
-    return patterns
+                folded.append({"label": LABEL, "pattern": term, "id": entry.key})
+    return folded, exact
 
 
 def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) -> Language:
@@ -108,14 +134,28 @@ def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) ->
     """
     tokenizer = {"@tokenizers": "kg.mixed_tokenizer.v1"}
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": tokenizer}})
+    folded, exact = _patterns(lexicon)
     ruler = nlp.add_pipe("span_ruler", config={
-        "phrase_matcher_attr": "LOWER", "annotate_ents": True, "spans_key": None,
-        "validate": False})
-    ruler.add_patterns(_patterns(lexicon))
+        "phrase_matcher_attr": "LOWER", "spans_key": VOCAB_KEY})
+    ruler.add_patterns(folded)
+    # Common words that name something (`Spark`) match only as written; a phrase
+    # matcher, since thousands of token patterns make spaCy's Matcher slow.
+    case_ruler = nlp.add_pipe("span_ruler", name="kg_case_ruler", config={
+        "phrase_matcher_attr": "ORTH", "spans_key": VOCAB_KEY, "overwrite": False})
+    case_ruler.add_patterns(exact)
     if discover_terms:
         nlp.add_pipe("kg_definitions")
         nlp.add_pipe("kg_discover")
+    else:
+        nlp.add_pipe("kg_settle")
     return nlp
+
+
+@Language.component("kg_settle")
+def settle_component(doc: Doc) -> Doc:
+    """Settle the vocabulary matches alone (no discovery)."""
+    settle(doc)
+    return doc
 
 
 def nlp_fingerprint(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) -> str:
@@ -132,23 +172,24 @@ def make_definition_tagger(nlp: Language, name: str, label: str) -> DefinitionTa
 
 
 class DefinitionTagger:
-    """Tag both sides of ``推测解码(speculative decoding)`` and record them as a pair."""
+    """Tag both sides of ``推测解码(speculative decoding)`` and record them as a pair.
+
+    Reads the vocabulary matches from ``doc.spans["kg_vocab"]``; writes the pairs to
+    ``doc.spans["kg_definitions"]`` as long, short, long, short, ...
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
 
     def __call__(self, doc: Doc) -> Doc:
-        spans, pairs = [], []
-        for (ls, le), (ss, se) in discover.find_definitions(doc.text, _ent_bounds(doc)):
-            long = doc.char_span(ls, le, alignment_mode="expand")
-            short = doc.char_span(ss, se, alignment_mode="expand")
-            if long is None or short is None or long.text != doc.text[ls:le] \
-                    or short.text != doc.text[ss:se]:
-                continue
-            pairs += [long, short]
-            spans += [Span(doc, s.start, s.end, label=self.label) for s in (long, short)]
+        known = [(s.start_char, s.end_char) for s in doc.spans.get(VOCAB_KEY, ())]
+        pairs = []
+        for (ls, le), (ss, se) in discover.find_definitions(doc.text, known):
+            long = doc.char_span(ls, le, label=self.label)
+            short = doc.char_span(ss, se, label=self.label)
+            if long is not None and short is not None:
+                pairs += [long, short]
         doc.spans[PAIRS_KEY] = SpanGroup(doc, name=PAIRS_KEY, spans=pairs)
-        doc.ents = filter_spans([*doc.ents, *spans])
         return doc
 
 
@@ -158,24 +199,32 @@ def make_term_finder(nlp: Language, name: str, label: str) -> TermFinder:
 
 
 class TermFinder:
-    """Tag terms the vocabulary lacks by their shape (``MoonViT``, ``BAGEL``, ``A800``)."""
+    """Tag terms the vocabulary lacks by their shape (``MoonViT``, ``BAGEL``, ``A800``).
+
+    Then settles every span: vocabulary matches, definition sides and discovered terms
+    compete and the longest wins (the vocabulary on a tie); the result goes to
+    ``doc.ents`` and ``doc.spans["kg_mentions"]``.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
 
     def __call__(self, doc: Doc) -> Doc:
-        new = []
+        found = []
         for start, end, kind in discover.find_terms(doc.text):
             span = doc.char_span(start, end, label=self.label, span_id=kind)
             if span is not None:
-                new.append(span)
-        if new:
-            doc.ents = filter_spans([*doc.ents, *new])
+                found.append(span)
+        settle(doc, found)
         return doc
 
 
-def _ent_bounds(doc: Doc) -> list[tuple[int, int]]:
-    return [(e.start_char, e.end_char) for e in doc.ents]
+def settle(doc: Doc, found: Sequence[Span] = ()) -> None:
+    """Choose among overlapping spans (longest first) and write the mentions."""
+    spans = [*doc.spans.get(VOCAB_KEY, ()), *doc.spans.get(PAIRS_KEY, ()), *found]
+    chosen = filter_spans(spans)
+    doc.spans[MENTIONS_KEY] = SpanGroup(doc, name=MENTIONS_KEY, spans=chosen)
+    doc.set_ents(chosen, default="outside")
 
 
 def extract(articles: Iterable[Article], nlp: Language, *,
@@ -188,14 +237,16 @@ def extract(articles: Iterable[Article], nlp: Language, *,
     texts = ((a.text, (a.id, a.truncated)) for a in articles)
     for doc, (article_id, truncated) in nlp.pipe(texts, as_tuples=True, batch_size=batch_size):
         mentions = []
-        for ent in doc.ents:
+        paired = {(s.start_char, s.end_char) for s in doc.spans.get(PAIRS_KEY, ())}
+        for ent in doc.spans[MENTIONS_KEY]:
             if truncated and ent.end_char == len(doc.text):
                 continue        # the cut may have shortened it: `AdamW...` read as `Adam`
             if ent.label_ == LABEL:
                 mentions.append(Mention(article_id, ent.text, ent.id_, ent.start_char,
                                         ent.end_char, "vocabulary"))
             else:
-                origin = "definition" if _in_pairs(doc, ent) else "discovered"
+                origin = "definition" if (ent.start_char, ent.end_char) in paired \
+                    else "discovered"
                 mentions.append(Mention(article_id, ent.text, "", ent.start_char, ent.end_char,
                                         origin, discover.cue_type(doc.text, ent.start_char,
                                                                   ent.end_char) or ent.id_))
@@ -203,11 +254,6 @@ def extract(articles: Iterable[Article], nlp: Language, *,
         pairs = tuple(AliasPair(article_id, group[i].text, group[i + 1].text)
                       for i in range(0, len(group) - 1, 2))
         yield Extraction(article_id, tuple(mentions), pairs)
-
-
-def _in_pairs(doc: Doc, ent: Span) -> bool:
-    return any(s.start_char == ent.start_char and s.end_char == ent.end_char
-               for s in doc.spans.get(PAIRS_KEY, []))
 
 
 def extract_mentions(articles: Iterable[Article], nlp: Language) -> Iterator[Mention]:
