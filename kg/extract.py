@@ -23,6 +23,11 @@ CANDIDATE = "ML_CANDIDATE"  # a discovered term; span id = "" or a guessed type
 VOCAB_KEY = "kg_vocab"          # doc.spans group: vocabulary matches
 PAIRS_KEY = "kg_definitions"   # doc.spans group: long, short, long, short, ...
 MENTIONS_KEY = "kg_mentions"   # doc.spans group: the settled mentions
+TEXT_KEY = "kg_text"           # doc.user_data: the text, kept by our tokenizer
+
+
+def _text(doc: Doc) -> str:
+    return doc.user_data.get(TEXT_KEY) or doc.text
 
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9+#]|[.\-_/'](?=[A-Za-z0-9]))*|[\u3400-\u9fff]|\S")
 _GENERIC_TYPES = {"method", "concept", "task", "metric", "optimizer", "datatype"}
@@ -75,7 +80,9 @@ class MixedTokenizer:
             if gap:
                 words.append(gap)
                 spaces.append(False)
-        return Doc(self.vocab, words=words, spaces=spaces)
+        doc = Doc(self.vocab, words=words, spaces=spaces)
+        doc.user_data[TEXT_KEY] = text      # Doc.text rebuilds the string on every call
+        return doc
 
     def to_bytes(self, **kwargs) -> bytes:
         return b""
@@ -136,12 +143,13 @@ def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) ->
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": tokenizer}})
     folded, exact = _patterns(lexicon)
     ruler = nlp.add_pipe("span_ruler", config={
-        "phrase_matcher_attr": "LOWER", "spans_key": VOCAB_KEY})
+        "phrase_matcher_attr": "LOWER", "spans_key": VOCAB_KEY, "annotate_ents": False})
     ruler.add_patterns(folded)
     # Common words that name something (`Spark`) match only as written; a phrase
     # matcher, since thousands of token patterns make spaCy's Matcher slow.
     case_ruler = nlp.add_pipe("span_ruler", name="kg_case_ruler", config={
-        "phrase_matcher_attr": "ORTH", "spans_key": VOCAB_KEY, "overwrite": False})
+        "phrase_matcher_attr": "ORTH", "spans_key": VOCAB_KEY, "overwrite": False,
+        "annotate_ents": False})
     case_ruler.add_patterns(exact)
     if discover_terms:
         nlp.add_pipe("kg_definitions")
@@ -184,7 +192,7 @@ class DefinitionTagger:
     def __call__(self, doc: Doc) -> Doc:
         known = [(s.start_char, s.end_char) for s in doc.spans.get(VOCAB_KEY, ())]
         pairs = []
-        for (ls, le), (ss, se) in discover.find_definitions(doc.text, known):
+        for (ls, le), (ss, se) in discover.find_definitions(_text(doc), known):
             long = doc.char_span(ls, le, label=self.label)
             short = doc.char_span(ss, se, label=self.label)
             if long is not None and short is not None:
@@ -211,7 +219,7 @@ class TermFinder:
 
     def __call__(self, doc: Doc) -> Doc:
         found = []
-        for start, end, kind in discover.find_terms(doc.text):
+        for start, end, kind in discover.find_terms(_text(doc)):
             span = doc.char_span(start, end, label=self.label, span_id=kind)
             if span is not None:
                 found.append(span)
@@ -236,10 +244,11 @@ def extract(articles: Iterable[Article], nlp: Language, *,
     """
     texts = ((a.text, (a.id, a.truncated)) for a in articles)
     for doc, (article_id, truncated) in nlp.pipe(texts, as_tuples=True, batch_size=batch_size):
+        text = _text(doc)
         mentions = []
         paired = {(s.start_char, s.end_char) for s in doc.spans.get(PAIRS_KEY, ())}
         for ent in doc.spans[MENTIONS_KEY]:
-            if truncated and ent.end_char == len(doc.text):
+            if truncated and ent.end_char == len(text):
                 continue        # the cut may have shortened it: `AdamW...` read as `Adam`
             if ent.label_ == LABEL:
                 mentions.append(Mention(article_id, ent.text, ent.id_, ent.start_char,
@@ -248,7 +257,7 @@ def extract(articles: Iterable[Article], nlp: Language, *,
                 origin = "definition" if (ent.start_char, ent.end_char) in paired \
                     else "discovered"
                 mentions.append(Mention(article_id, ent.text, "", ent.start_char, ent.end_char,
-                                        origin, discover.cue_type(doc.text, ent.start_char,
+                                        origin, discover.cue_type(text, ent.start_char,
                                                                   ent.end_char) or ent.id_))
         group = doc.spans.get(PAIRS_KEY, [])
         pairs = tuple(AliasPair(article_id, group[i].text, group[i + 1].text)
