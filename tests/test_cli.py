@@ -62,3 +62,22 @@ def test_sample_flag_builds_the_bundled_feed(tmp_path):
 
 def test_every_command_has_help():
     assert all(command.help for command in main.commands.values())
+
+
+def test_user_vocabulary_adds_concepts_and_aliases(tmp_path):
+    vocab = tmp_path / "mine.jsonl"
+    vocab.write_text('{"name": "Zebra Decoding", "type": "method", "zh": ["斑马解码"]}\n'
+                     '{"name": "LoRA", "aliases": ["low rank adapters"]}\n', encoding="utf-8")
+    (tmp_path / "a.md").write_text("# t\n\n斑马解码和 low rank adapters 一起用。\n", encoding="utf-8")
+    result = run("build", str(tmp_path / "a.md"), "--vocab", str(vocab), "-o", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    G = nx.read_graphml(tmp_path / "o" / "graph.graphml")
+    assert G.nodes["concept:zebra-decoding"]["type"] == "method"
+    assert "low rank adapters" in G.nodes["concept:lora"]["aliases"]
+
+
+def test_a_malformed_user_vocabulary_names_file_and_line(tmp_path):
+    vocab = tmp_path / "mine.jsonl"
+    vocab.write_text('{"name": "A"}\n{"name": "B", "type": "gadget"}\n', encoding="utf-8")
+    result = run("build", str(ARTICLES), "--vocab", str(vocab), "-o", str(tmp_path / "o"))
+    assert result.exit_code == 1 and "mine.jsonl:2" in result.output and "gadget" in result.output
