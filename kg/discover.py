@@ -94,6 +94,12 @@ def is_noise(term: str, *, han_context: bool = False) -> bool:
     ...  if not is_noise(t, han_context=True)]
     ['MoonViT', 'BAGEL', 'A800', 'FP16']
     """
+    return _is_noise(term, han_context)
+
+
+@lru_cache(maxsize=131072)
+def _is_noise(term: str, han_context: bool) -> bool:
+    """Cached body of `is_noise`."""
     if len(term) < 2 or _UNIT.search(term) or URL.search(term) or "_" in term:
         return True
     if term in _NOT_TERMS or term.upper() in _NOT_TERMS:

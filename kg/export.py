@@ -4,15 +4,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import networkx as nx
 
 from kg.errors import OutputError
-from kg.graph import ARTICLE, CONCEPT
+from kg.graph import ARTICLE, CONCEPT, concept_graph
 
 __all__ = ["write_graphml", "write_json", "write_html", "write_concepts_csv", "write_merges_csv",
            "render_html", "atomic_write", "TYPE_COLOURS", "TEMPLATES"]
@@ -24,27 +26,35 @@ TYPE_COLOURS = {"model": "#4e79a7", "method": "#f28e2b", "optimizer": "#e15759",
                 "task": "#86bcb6", "concept": "#8cd17d", ARTICLE: "#bab0ac"}
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename.
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
 
     A reader, or a build killed half-way, sees the old file or the new one, never a part.
     """
     path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
     except OSError as err:
         raise OutputError(f"{path}: cannot write ({err.strerror or err})") from err
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def _scalar(value):
@@ -68,9 +78,11 @@ def write_graphml(G: nx.Graph, path: Path) -> None:
     H = G.copy()
     for _, data in [*H.nodes(data=True), *((None, d) for *_, d in H.edges(data=True))]:
         data.update({k: _scalar(v) for k, v in data.items()})
-    buffer = io.BytesIO()
-    nx.write_graphml(H, buffer, encoding="utf-8")
-    atomic_write(path, buffer.getvalue())
+    with atomic_path(path) as tmp:
+        try:
+            nx.write_graphml_lxml(H, tmp, encoding="utf-8")   # several times faster
+        except ImportError:
+            nx.write_graphml(H, tmp, encoding="utf-8")
 
 
 def write_json(G: nx.Graph, path: Path) -> None:
@@ -180,8 +192,37 @@ def _view(G: nx.Graph, max_nodes: int) -> tuple[nx.Graph, str]:
     return G.subgraph(keep).copy(), note
 
 
-def _layout(G: nx.Graph) -> dict[str, tuple[float, float]]:
-    pos = nx.spring_layout(G, seed=0, iterations=30) if G.number_of_nodes() <= 2000 \
-        else nx.random_layout(G, seed=0)
+def _layout(G: nx.Graph, *, core: int = 400, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Positions for a large graph, computed fast so the page needs no physics.
+
+    The ``core`` concepts with most articles get a force layout of their co-occurrence
+    graph; every other concept sits near the core concepts it shares articles with, and
+    every article near its concepts. Deterministic for a given ``seed``.
+    """
+    import random
+
+    rng = random.Random(seed)
+    concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
+                      key=lambda n: (-G.nodes[n].get("articles", 0), n))
+    top = set(concepts[:core])
+    C = concept_graph(G.subgraph(top | {m for n in top for m in G[n]}))
+    C.remove_nodes_from([n for n in list(C) if n not in top])
+    pos = {n: (float(x), float(y)) for n, (x, y) in
+           nx.spring_layout(C, seed=seed, iterations=60).items()} if len(C) else {}
+
+    def near(nodes: list[str], spread: float) -> tuple[float, float]:
+        placed = [pos[n] for n in nodes if n in pos]
+        if not placed:
+            angle = rng.uniform(0, 6.2832)
+            return 1.3 * math.cos(angle), 1.3 * math.sin(angle)
+        x = sum(p[0] for p in placed) / len(placed)
+        y = sum(p[1] for p in placed) / len(placed)
+        return x + rng.uniform(-spread, spread), y + rng.uniform(-spread, spread)
+
+    for node in concepts[core:]:
+        related = sorted({c for a in G[node] for c in G[a] if c in top})
+        pos[node] = near(related, 0.08)
+    for node in sorted(n for n, k in G.nodes(data="kind") if k != CONCEPT):
+        pos[node] = near(sorted(G[node]), 0.05)
     scale = 60.0 * max(1.0, G.number_of_nodes() ** 0.5)
-    return {n: (float(x) * scale, float(y) * scale) for n, (x, y) in pos.items()}
+    return {n: (x * scale, y * scale) for n, (x, y) in pos.items()}

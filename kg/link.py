@@ -327,8 +327,9 @@ def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEn
             key_of[n] = key
     variants = _variants(concepts, by_key)
     renamed: dict[str, str] = {}
+    names = {k: e.name for k, e in by_key.items()} | {k: c.name for k, c in concepts.items()}
     for child, base in variants:
-        base_name = concepts[base].name if base in concepts else by_key[base].name
+        base_name = names[base]
         restored = restore_separators(concepts[child].name, base_name)
         new_key = slugify(restored)
         if restored != concepts[child].name and new_key not in used:
@@ -377,20 +378,24 @@ def _guess_type(name: str) -> str:
 
 def _variants(concepts: dict[str, Concept], by_key: dict[str, LexiconEntry]
               ) -> list[tuple[str, str]]:
-    """Discovered concepts named as an extension of another (``Qwen1.57BChat`` of ``Qwen1.5``)."""
+    """Discovered concepts named as an extension of another (``Qwen1.57BChat`` of ``Qwen1.5``).
+
+    The base is the longest other name that the variant's compact key starts with.
+    """
     names = {c.key: c.name for c in by_key.values()} | {c.key: c.name for c in concepts.values()}
-    heads = sorted(((compact(n), k) for k, n in names.items() if len(compact(n)) >= 3),
-                   reverse=True)
+    heads: dict[str, str] = {}
+    for key, name in sorted(names.items()):
+        if len(compact(name)) >= 3:
+            heads.setdefault(compact(name), key)
     out = []
     for concept in concepts.values():
         if concept.origin == "vocabulary":
             continue
         own = compact(concept.name)
-        best = max(((len(h), k) for h, k in heads
-                    if k != concept.key and own.startswith(h) and len(own) > len(h)),
-                   default=None)
-        if best:
-            out.append((concept.key, best[1]))
+        base = next((heads[own[:n]] for n in range(len(own) - 1, 2, -1)
+                     if heads.get(own[:n], concept.key) != concept.key), None)
+        if base:
+            out.append((concept.key, base))
     return sorted(out)
 
 
