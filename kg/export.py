@@ -146,7 +146,8 @@ def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "1
                          articles=int(data.get("articles", 0)),
                          mentions=int(data.get("mentions", 0)), **extra)
         else:
-            net.add_node(node, label=_short(str(data.get("label", node))), color=colour,
+            net.add_node(node, label="" if note else _short(str(data.get("label", node))),
+                         color=colour,
                          shape="square", size=6, kind=kind, title_text=data.get("title", ""),
                          source=data.get("source", ""), url=data.get("url", ""),
                          date=data.get("date", ""), **extra)
@@ -174,21 +175,24 @@ def _short(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _view(G: nx.Graph, max_nodes: int) -> tuple[nx.Graph, str]:
+def _view(G: nx.Graph, max_nodes: int, *, per_concept: int = 3) -> tuple[nx.Graph, str]:
+    """The whole graph, or for a big one the top concepts with a few articles each."""
     if G.number_of_nodes() <= max_nodes:
         return G, ""
     concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
                       key=lambda n: (-G.nodes[n].get("articles", 0), n))
-    keep: set[str] = set()
-    for node in concepts:
-        articles = [m for m in G[node] if G.nodes[m].get("kind") == ARTICLE]
-        if len(keep) + 1 + len(articles) > max_nodes and keep:
-            break
-        keep.add(node)
-        keep.update(articles[:max(0, max_nodes - len(keep))])
+    keep: set[str] = set(concepts[:max(1, max_nodes // (per_concept + 1))])
+    for node in sorted(keep, key=concepts.index):
+        articles = sorted((m for m in G[node] if G.nodes[m].get("kind") == ARTICLE),
+                          key=lambda m: (-G.edges[node, m].get("count", 1), m))
+        for article in articles[:per_concept]:
+            if len(keep) >= max_nodes:
+                break
+            keep.add(article)
     shown = sum(1 for n in keep if G.nodes[n].get("kind") == CONCEPT)
-    note = (f"Showing the {shown} concepts with the most articles, and their articles: "
-            f"{len(keep)} of {G.number_of_nodes()} nodes. GraphML and JSON hold everything.")
+    note = (f"Large graph: showing the {shown} concepts with the most articles and a few "
+            f"articles each ({len(keep)} of {G.number_of_nodes()} nodes). "
+            "GraphML and JSON hold everything.")
     return G.subgraph(keep).copy(), note
 
 
