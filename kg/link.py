@@ -1,6 +1,7 @@
 """Merge duplicate concept names with evidence and guards -> Concept and an alias map."""
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 from collections import Counter, defaultdict
@@ -69,6 +70,7 @@ def conflict(a: str, b: str) -> str | None:
 class _Cluster:
     names: list[str]
     key: str | None       # lexicon key, when the cluster is a vocabulary concept
+    also: set = field(default_factory=set)   # other lexicon keys a forced merge joined
 
 
 class Linker:
@@ -102,7 +104,7 @@ class Linker:
         if ra == rb:
             return None
         ca, cb = self.clusters[ra], self.clusters[rb]
-        if ca.key and cb.key and ca.key != cb.key:
+        if ca.key and cb.key and ca.key != cb.key and cb.key not in ca.also:
             return "two vocabulary concepts"
         for x in ca.names:
             for y in cb.names:
@@ -124,8 +126,10 @@ class Linker:
         if ra != rb and self.clusters[rb].key is None:
             self._join(ra, rb)
 
-    def union(self, a: str, b: str) -> bool:
-        if self.blocker(a, b):
+    def union(self, a: str, b: str, *, force: bool = False) -> bool:
+        """Merge the clusters of a and b unless a guard forbids it (or ``force``)."""
+        reason = self.blocker(a, b)
+        if reason and not (force and reason != "forbidden by the user"):
             return False
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
@@ -139,6 +143,7 @@ class Linker:
         self.parent[rb] = ra
         ca.names.extend(cb.names)
         ca.key = ca.key or cb.key
+        ca.also = ca.also | cb.also | ({cb.key} if cb.key and cb.key != ca.key else set())
         del self.clusters[rb]
 
 
@@ -202,19 +207,11 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     mentions = list(mentions)
     pairs = sorted(set((p.long, p.short, p.article_id) for p in pairs))
     drop = {compact(d) for d in dropped}
-    by_key = {e.key: e for e in lexicon}
-    term_key: dict[str, str] = {}
-    for entry in lexicon:
-        for term in entry.surfaces:
-            for k in (compact(term), singular(term)):
-                term_key.setdefault(k, entry.key)
+    index = _index(tuple(lexicon))
+    by_key = index.by_key
     linker = Linker(forbidden)
     merges: dict[str, Merge] = {}
     vocab_names: dict[str, str] = {}
-
-    def vocab_key(name: str) -> str | None:
-        return term_key.get(compact(name)) or term_key.get(singular(name))
-
     surfaces = sorted({m.surface for m in mentions} | {n for p in pairs for n in p[:2]})
     for mention in mentions:
         if mention.concept_key:
@@ -222,7 +219,7 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     for name in surfaces:
         if compact(name) in drop:
             continue
-        key = vocab_names.get(name) or vocab_key(name)
+        key = vocab_names.get(name) or index.key_of(name)
         if key:
             linker.attach(name, key)
             merges[name] = Merge(name, key, "vocabulary term" if name in vocab_names
@@ -231,52 +228,120 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
         else:
             linker.add(name)
     for a, b in sorted(forced):
+        nodes = []
         for n in (a, b):
-            key = vocab_key(n)
-            linker.add(f"\0{key}" if key else n, key)
-        ra = f"\0{vocab_key(a)}" if vocab_key(a) else a
-        rb = f"\0{vocab_key(b)}" if vocab_key(b) else b
-        if linker.union(ra, rb):
+            key = index.key_of(n)
+            if key:
+                linker.attach(n, key)
+            else:
+                linker.add(n)
+            nodes.append(n)
+        if linker.union(*nodes, force=True):
             for n in (a, b):
-                merges.setdefault(n, Merge(n, "", "forced by the user"))
+                merges[n] = Merge(n, "", "forced by the user")
     for long, short, article_id in pairs:
         if long in linker.parent and short in linker.parent and linker.union(long, short):
             for n in (long, short):
                 merges.setdefault(n, Merge(n, "", f"definition in article {article_id}"))
-    multi = defaultdict(list)
-    for name in surfaces:
-        if name in linker.parent and (" " in name or "-" in name) and not _HAN.search(name):
-            multi[initials(name)].append(name)
-    for entry in lexicon:
-        for term in entry.terms:
-            if (" " in term or "-" in term) and not _HAN.search(term):
-                multi[initials(term)].append(f"\0{entry.key}")
-    for name in surfaces:
-        if name in linker.parent and linker.clusters.get(linker.find(name)) \
-                and linker.clusters[linker.find(name)].key is None \
-                and re.fullmatch(r"[A-Z][A-Za-z]*[A-Z]s?", name) and len(name) >= 3:
-            targets = {linker.find(t) if t in linker.parent else t
-                       for t in multi.get(name.rstrip("s").lower(), [])}
-            if len(targets) == 1:
-                target = targets.pop()
-                linker.add(target, target[1:] if target.startswith("\0") else None)
-                if abbreviation_matches(name, _display(target, by_key)) and \
-                        linker.union(target, name):
-                    merges.setdefault(name, Merge(name, "", "abbreviation"))
+    _link_acronyms(linker, surfaces, index, merges)
     candidates = [n for n in surfaces if n in linker.parent]
-    vocab_terms = sorted({t for e in lexicon for t in e.surfaces if not _HAN.search(t)})
-    fuzzy_pool = candidates + [t for t in vocab_terms if t not in linker.parent]
-    for score, a, b in candidate_pairs(fuzzy_pool, threshold=threshold):
-        if a not in linker.parent and b not in linker.parent:
-            continue
+    for score, a, b in _fuzzy_candidates(candidates, index, threshold):
         for n in (a, b):
             if n not in linker.parent:
-                linker.attach(n, vocab_key(n))
+                linker.attach(n, index.key_of(n))
         if linker.union(a, b):
             for n in (a, b):
                 if n in candidates:
                     merges.setdefault(n, Merge(n, "", f"fuzzy score {score:g}"))
     return _result(linker, mentions, by_key, merges, set(candidates))
+
+
+@dataclass
+class _VocabIndex:
+    """Look-ups over a lexicon, built once per lexicon."""
+
+    by_key: dict[str, LexiconEntry]
+    terms: dict[str, str]                   # compact or singular form -> key
+    initials: dict[str, list[str]]          # initials of multi-word terms -> keys
+    forward: list[tuple[str, str]]          # (compact form, term), sorted
+    backward: list[tuple[str, str]]         # (reversed compact form, term), sorted
+
+    def key_of(self, name: str) -> str | None:
+        return self.terms.get(compact(name)) or self.terms.get(singular(name))
+
+
+@lru_cache(maxsize=4)
+def _index(lexicon: tuple[LexiconEntry, ...]) -> _VocabIndex:
+    terms: dict[str, str] = {}
+    initial: dict[str, list[str]] = defaultdict(list)
+    latin = set()
+    for entry in lexicon:
+        for term in entry.surfaces:
+            for k in (compact(term), singular(term)):
+                terms.setdefault(k, entry.key)
+            if not _HAN.search(term):
+                latin.add(term)
+        for term in entry.terms:
+            if (" " in term or "-" in term) and not _HAN.search(term):
+                if entry.key not in initial[initials(term)]:
+                    initial[initials(term)].append(entry.key)
+    forward = sorted((compact(t), t) for t in latin if len(compact(t)) >= 8)
+    backward = sorted((k[::-1], t) for k, t in forward)
+    return _VocabIndex({e.key: e for e in lexicon}, terms, dict(initial), forward, backward)
+
+
+def _link_acronyms(linker: Linker, surfaces: Sequence[str], index: _VocabIndex,
+                   merges: dict[str, Merge]) -> None:
+    """Join a new acronym to the one multi-word name whose initials it spells."""
+    multi: dict[str, list[str]] = defaultdict(list)
+    for name in surfaces:
+        if name in linker.parent and (" " in name or "-" in name) and not _HAN.search(name):
+            multi[initials(name)].append(name)
+    for name in surfaces:
+        if name not in linker.parent or linker.clusters[linker.find(name)].key is not None:
+            continue
+        if not (re.fullmatch(r"[A-Z][A-Za-z]*[A-Z]s?", name) and len(name) >= 3):
+            continue
+        letters = name.rstrip("s").lower()
+        targets = {linker.find(t) for t in multi.get(letters, [])}
+        targets |= {f"\0{k}" for k in index.initials.get(letters, [])}
+        if len(targets) != 1:
+            continue
+        target = targets.pop()
+        if target.startswith("\0"):
+            linker.add(target, target[1:])
+        long = index.by_key[target[1:]].name if target.startswith("\0") else target
+        if abbreviation_matches(name, long) and linker.union(target, name):
+            merges.setdefault(name, Merge(name, "", "abbreviation"))
+
+
+def _fuzzy_candidates(names: Sequence[str], index: _VocabIndex, threshold: float, *,
+                      window: int = 12) -> list[tuple[float, str, str]]:
+    """Fuzzy pairs among ``names``, and between them and the vocabulary's terms.
+
+    Both by sorted neighbourhood: names among themselves, and each name against the
+    vocabulary terms next to it in the vocabulary's sorted key lists (and reversed keys).
+    """
+    found = {(a, b): score for score, a, b in candidate_pairs(names, window=window,
+                                                              threshold=threshold)}
+    for name in names:
+        key = compact(name)
+        if len(key) < 8:
+            continue
+        for table, probe in ((index.forward, key), (index.backward, key[::-1])):
+            at = bisect.bisect_left(table, (probe, ""))
+            for other_key, term in table[max(0, at - window // 2):at + window // 2]:
+                if term == name:
+                    continue
+                forward_key = other_key if table is index.forward else other_key[::-1]
+                if forward_key == key:
+                    continue
+                score = fuzz.ratio(key, forward_key, score_cutoff=threshold)
+                if score:
+                    pair = (name, term) if name < term else (term, name)
+                    found[pair] = max(score, found.get(pair, 0))
+    return sorted(((round(s, 1), a, b) for (a, b), s in found.items()),
+                  key=lambda t: (-t[0], t[1], t[2]))
 
 
 def _terms(entry: LexiconEntry) -> set[str]:
