@@ -12,6 +12,7 @@ from kg.errors import KgError
 from kg.export import (write_concepts_csv, write_graphml, write_html, write_json,
                        write_merges_csv)
 from kg.lexicon import load_lexicon
+from kg.rules import DEFAULT_RULES, MergeRules, read_rules
 from kg.sources import read_articles, sample_path
 
 __all__ = ["main"]
@@ -52,9 +53,13 @@ class PathError(click.ClickException):
               help="An extra vocabulary file (JSON Lines); may be repeated.")
 @click.option("--threshold", type=click.FloatRange(0, 100), default=92.0,
               show_default=True, help="Score needed to merge two concept names.")
+@click.option("--aliases", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Merge rules: 'A = B', 'A != B', '- A', one a line "
+              "[default: kg-aliases.txt when present].")
 @click.option("-q", "--quiet", is_flag=True, help="Hide the progress bar and warnings.")
 def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, ...],
-          vocab: tuple[Path, ...], threshold: float, quiet: bool) -> None:
+          vocab: tuple[Path, ...], threshold: float, rules_path: Path | None,
+          quiet: bool) -> None:
     """Build graph.graphml and graph.html from the articles in PATHS.
 
     PATHS are files or folders (read recursively): feed pages, Markdown, text, HTML,
@@ -84,10 +89,17 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
             names = ", ".join(str(p) for p in paths)
             raise KgError(f"{names} holds no readable articles")
         lexicon = load_lexicon(vocab)
+        if rules_path is None and DEFAULT_RULES.is_file():
+            rules_path = DEFAULT_RULES
+        if rules_path is not None and not rules_path.is_file():
+            raise PathError(f"{rules_path}: no such file")
+        rules = read_rules(rules_path) if rules_path else MergeRules()
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,
                                file=sys.stderr) as bar:
-            result = pipeline.build(articles, lexicon, threshold=threshold, progress=bar.update)
+            result = pipeline.build(articles, lexicon, threshold=threshold, progress=bar.update,
+                                    forced=rules.forced, forbidden=rules.forbidden,
+                                    dropped=rules.dropped)
         G = result.graph
         if "graphml" in formats:
             write_graphml(G, out / "graph.graphml")

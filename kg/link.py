@@ -198,7 +198,7 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     forced, forbidden : iterable of (str, str)
         Merges the user forces or forbids.
     dropped : iterable of str
-        Names the user wants dropped.
+        Names the user wants dropped; a vocabulary name drops its whole concept.
 
     Returns
     -------
@@ -216,10 +216,11 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     for mention in mentions:
         if mention.concept_key:
             vocab_names.setdefault(mention.surface, mention.concept_key)
+    drop_keys = {index.key_of(d) for d in dropped} - {None}
     for name in surfaces:
-        if compact(name) in drop:
-            continue
         key = vocab_names.get(name) or index.key_of(name)
+        if compact(name) in drop or key in drop_keys:
+            continue
         if key:
             linker.attach(name, key)
             merges[name] = Merge(name, key, "vocabulary term" if name in vocab_names

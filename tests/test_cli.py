@@ -81,3 +81,26 @@ def test_a_malformed_user_vocabulary_names_file_and_line(tmp_path):
     vocab.write_text('{"name": "A"}\n{"name": "B", "type": "gadget"}\n', encoding="utf-8")
     result = run("build", str(ARTICLES), "--vocab", str(vocab), "-o", str(tmp_path / "o"))
     assert result.exit_code == 1 and "mine.jsonl:2" in result.output and "gadget" in result.output
+
+
+def test_merge_rules_force_forbid_and_drop(tmp_path):
+    (tmp_path / "a.md").write_text("# t\n\nFooNet 用 Adam 和 AdamW 训练，并和 Token 以及 BarNet 比较。\n"
+                                   "狐狸网络(FooNet)很快。\n", encoding="utf-8")
+    rules = tmp_path / "rules.txt"
+    rules.write_text("# mine\nAdam = AdamW\nFooNet != 狐狸网络\n- BarNet\n", encoding="utf-8")
+    result = run("build", str(tmp_path / "a.md"), "--aliases", str(rules), "-o", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    G = nx.read_graphml(tmp_path / "o" / "graph.graphml")
+    labels = {d["label"] for _, d in G.nodes(data=True) if d["kind"] == "concept"}
+    assert "AdamW" not in labels or "Adam" not in labels      # forced into one node
+    assert {"FooNet", "狐狸网络"} <= labels                     # kept apart
+    assert "BarNet" not in labels                               # dropped
+    merges = (tmp_path / "o" / "merges.csv").read_text(encoding="utf-8")
+    assert "forced by the user" in merges
+
+
+def test_a_bad_merge_rule_names_its_line(tmp_path):
+    rules = tmp_path / "rules.txt"
+    rules.write_text("A = B\nthis is not a rule\n", encoding="utf-8")
+    result = run("build", str(ARTICLES), "--aliases", str(rules), "-o", str(tmp_path / "o"))
+    assert result.exit_code == 1 and "rules.txt:2" in result.output
