@@ -246,15 +246,16 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
                 merges.setdefault(n, Merge(n, "", f"definition in article {article_id}"))
     _link_acronyms(linker, surfaces, index, merges)
     candidates = [n for n in surfaces if n in linker.parent]
+    seen = set(candidates)
     for score, a, b in _fuzzy_candidates(candidates, index, threshold):
         for n in (a, b):
             if n not in linker.parent:
                 linker.attach(n, index.key_of(n))
         if linker.union(a, b):
             for n in (a, b):
-                if n in candidates:
+                if n in seen:
                     merges.setdefault(n, Merge(n, "", f"fuzzy score {score:g}"))
-    return _result(linker, mentions, by_key, merges, set(candidates))
+    return _result(linker, mentions, by_key, merges, seen)
 
 
 @dataclass
@@ -345,8 +346,9 @@ def _fuzzy_candidates(names: Sequence[str], index: _VocabIndex, threshold: float
                   key=lambda t: (-t[0], t[1], t[2]))
 
 
-def _terms(entry: LexiconEntry) -> set[str]:
-    return {normalize(t) for t in entry.terms}
+@lru_cache(maxsize=8192)
+def _terms(entry: LexiconEntry) -> frozenset[str]:
+    return frozenset(normalize(t) for t in entry.terms)
 
 
 def _display(node: str, by_key: dict[str, LexiconEntry]) -> str:
