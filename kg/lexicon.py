@@ -167,8 +167,10 @@ def build_entries(records: Iterable[dict]) -> list[LexiconEntry]:
 
 
 def _starts_with_other(term: str, key: str, owner: dict[str, str]) -> bool:
+    """``PyTorch autograd`` for torch.autograd: another concept's name, then one of its own."""
     words = term.split()
-    return any(owner.get(_fold(" ".join(words[:n])), key) != key for n in range(1, len(words)))
+    return any(owner.get(_fold(" ".join(words[:n])), key) != key
+               and owner.get(_fold(" ".join(words[n:]))) == key for n in range(1, len(words)))
 
 
 def _plurals(term: str) -> list[str]:

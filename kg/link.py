@@ -228,6 +228,16 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
                                  "vocabulary term, normalised")
         else:
             linker.add(name)
+    same_name: dict[str, list[str]] = defaultdict(list)
+    for name in surfaces:
+        if name in linker.parent and linker.clusters.get(name) is not None \
+                and linker.clusters[name].key is None:
+            same_name[singular(name)].append(name)
+    for names in same_name.values():
+        for other in names[1:]:
+            if linker.union(names[0], other):
+                for n in (names[0], other):
+                    merges.setdefault(n, Merge(n, "", "same name, normalised"))
     for a, b in sorted(forced):
         nodes = []
         for n in (a, b):

@@ -5,7 +5,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["normalize", "compact", "numbers", "abbreviation_matches", "initials", "is_code"]
+__all__ = ["normalize", "compact", "to_simplified", "numbers", "abbreviation_matches", "initials", "is_code"]
 
 _SEPARATORS = re.compile(r"[\s\-_·•‧]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
@@ -14,11 +14,23 @@ _TYPE_SUFFIX = re.compile(r"(?:\s*(?:模型|算法|方法|网络|优化器|框�
                           r"\s+(?:model|models|algorithm|method|optimizer|framework))$", re.I)
 
 
-@lru_cache(maxsize=1)
-def _t2s():
+@lru_cache(maxsize=2)
+def _opencc(config: str):
     from opencc import OpenCC
 
-    return OpenCC("t2s")
+    return OpenCC(config)
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese to simplified, with Taiwan phrases (網路 -> 网络) when the text
+    is traditional; simplified text is left as it is.
+
+    >>> to_simplified("卷積神經網路"), to_simplified("程序设计")
+    ('卷积神经网络', '程序设计')
+    """
+    if _opencc("t2s").convert(text) == text:
+        return text
+    return _opencc("tw2sp").convert(text)
 
 
 @lru_cache(maxsize=262144)
@@ -30,7 +42,7 @@ def normalize(term: str) -> str:
     """
     text = unicodedata.normalize("NFKC", term).casefold().strip()
     if any("\u3400" <= c <= "\u9fff" for c in text):
-        text = _t2s().convert(text)
+        text = to_simplified(text)
     return " ".join(text.split())
 
 
