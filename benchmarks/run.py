@@ -1,0 +1,123 @@
+"""Time kg against a floor measured in the same run, on the same generated files.
+
+    python benchmarks/run.py [--sizes 1000,20000] [--work DIR]
+
+Rows: the floor (read every page, split articles, one regular expression of term shapes
+over each), `kg build` end to end (GraphML and HTML written), and linking 50,000
+distinct names. Each row gives articles/s, MB/s, its time as a multiple of the floor's,
+and peak RSS of the process that ran it. Absolute speeds drift on a shared machine; the
+ratios are what to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import resource
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from generate import write_feed  # noqa: E402
+
+_TERM = re.compile(r"[A-Za-z][A-Za-z0-9.\-]*[A-Za-z0-9]|[\u4e00-\u9fff]{2,}")
+
+
+def floor(folder: Path) -> dict:
+    """Read every page, decode, split articles, one findall per article."""
+    start = time.perf_counter()
+    n = found = 0
+    for page in sorted(folder.glob("*.txt")):
+        for line in page.read_bytes().decode("utf-8").split("\n"):
+            if len(line) >= 30:
+                n += 1
+                found += len(_TERM.findall(line))
+    return {"seconds": time.perf_counter() - start, "articles": n}
+
+
+def _child(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object last."""
+    wrapped = code + "\nimport resource, json, sys\n" \
+        "print(json.dumps({**RESULT, 'rss_mb': resource.getrusage(resource.RUSAGE_SELF)" \
+        ".ru_maxrss / 1024}))"
+    out = subprocess.run([sys.executable, "-c", wrapped, *args], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+BUILD = """
+import sys, time
+from click.testing import CliRunner
+from kg.cli import main
+start = time.perf_counter()
+result = CliRunner().invoke(main, ["build", sys.argv[1], "-o", sys.argv[2], "-q", *sys.argv[3:]])
+assert result.exit_code == 0, result.output
+RESULT = {"seconds": time.perf_counter() - start}
+"""
+
+LINK = """
+import random, string, sys, time
+from kg.lexicon import load_lexicon
+from kg.link import link_concepts
+from kg.model import Mention
+rng = random.Random(0)
+lexicon = load_lexicon()
+known = sorted({t for e in lexicon for t in e.terms if t.isascii()})
+names = set()
+while len(names) < int(sys.argv[1]):
+    base, r = rng.choice(known), rng.random()
+    if r < 0.3:
+        name = base + rng.choice(["Net", "-%dB" % rng.randint(1, 99), "v%d" % rng.randint(1, 9)])
+    elif r < 0.6:
+        name = "".join(rng.choice(string.ascii_letters) for _ in range(rng.randint(4, 12)))
+    elif r < 0.8:
+        i = rng.randrange(len(base)); name = base[:i] + base[i + 1:]
+    else:
+        name = base.replace("-", "").replace(" ", "") + rng.choice(["", "s"])
+    names.add(name)
+mentions = [Mention(str(i), n, "", 0, len(n), "discovered") for i, n in enumerate(sorted(names))]
+start = time.perf_counter()
+link_concepts(mentions, lexicon)
+RESULT = {"seconds": time.perf_counter() - start, "names": len(names)}
+"""
+
+
+def row(name: str, seconds: float, articles: int, mb: float, base: float, rss: float) -> str:
+    rate = f"{articles / seconds:,.0f}" if articles else "-"
+    speed = f"{mb / seconds:.2f}" if mb else "-"
+    return f"| {name} | {seconds:.2f} | {rate} | {speed} | {seconds / base:.1f} | {rss:,.0f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,20000")
+    parser.add_argument("--names", type=int, default=50000)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/kg-bench"))
+    args = parser.parse_args()
+    print("| what | seconds | articles/s | MB/s | x floor | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for size in (int(s) for s in args.sizes.split(",")):
+        feed = args.work / f"feed-{size}"
+        if not feed.exists():
+            write_feed(feed, size)
+        mb = sum(p.stat().st_size for p in feed.glob("*.txt")) / 2**20
+        base = floor(feed)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(row(f"floor, {size:,} articles", base["seconds"], base["articles"], mb,
+                  base["seconds"], rss))
+        built = _child(BUILD, str(feed), str(args.work / f"out-{size}"))
+        print(row(f"kg build, {size:,} articles, no cache", built["seconds"], size, mb,
+                  base["seconds"], built["rss_mb"]))
+    linked = _child(LINK, str(args.names))
+    print(f"| linking {linked['names']:,} distinct names | {linked['seconds']:.2f} | - | - | - "
+          f"| {linked['rss_mb']:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
