@@ -328,7 +328,7 @@ def _link_acronyms(linker: Linker, surfaces: Sequence[str], index: _VocabIndex,
 
 
 def _fuzzy_candidates(names: Sequence[str], index: _VocabIndex, threshold: float, *,
-                      window: int = 12) -> list[tuple[float, str, str]]:
+                      window: int = 12, vocab_window: int = 8) -> list[tuple[float, str, str]]:
     """Fuzzy pairs among ``names``, and between them and the vocabulary's terms.
 
     Both by sorted neighbourhood: names among themselves, and each name against the
@@ -342,7 +342,7 @@ def _fuzzy_candidates(names: Sequence[str], index: _VocabIndex, threshold: float
             continue
         for table, probe in ((index.forward, key), (index.backward, key[::-1])):
             at = bisect.bisect_left(table, (probe, ""))
-            for other_key, term in table[max(0, at - window // 2):at + window // 2]:
+            for other_key, term in table[max(0, at - vocab_window // 2):at + vocab_window // 2]:
                 if term == name:
                     continue
                 forward_key = other_key if table is index.forward else other_key[::-1]
@@ -377,7 +377,7 @@ def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEn
     concepts: dict[str, Concept] = {}
     key_of: dict[str, str] = {}
     used = set(by_key)
-    for root in sorted(linker.clusters, key=lambda r: sorted(linker.clusters[r].names)):
+    for root in sorted(linker.clusters, key=lambda r: min(linker.clusters[r].names)):
         cluster = linker.clusters[root]
         names = sorted(n for n in cluster.names if not n.startswith("\0") and n in seen)
         if not names:
@@ -394,7 +394,9 @@ def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEn
             suffix = 2
             while key in used:
                 key, suffix = f"{base}-{suffix}", suffix + 1
-            tally = sum((types[n] for n in names), Counter())
+            tally = Counter()
+            for n in names:
+                tally.update(types[n])
             kind = tally.most_common(1)[0][0] if tally else _guess_type(name)
             origin = "definition" if any("definition" in origins[n] for n in names) \
                 else "discovered"

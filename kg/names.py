@@ -7,6 +7,7 @@ from functools import lru_cache
 
 __all__ = ["normalize", "compact", "to_simplified", "numbers", "abbreviation_matches", "initials", "is_code"]
 
+_HAN = re.compile(r"[\u3400-\u9fff]")
 _SEPARATORS = re.compile(r"[\s\-_·•‧]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
 _CODE = re.compile(r"[A-Za-z_]\.[A-Za-z_]")
@@ -41,7 +42,7 @@ def normalize(term: str) -> str:
     ('lora', '投机解码')
     """
     text = unicodedata.normalize("NFKC", term).casefold().strip()
-    if any("\u3400" <= c <= "\u9fff" for c in text):
+    if _HAN.search(text):
         text = to_simplified(text)
     return " ".join(text.split())
 
@@ -60,6 +61,11 @@ def compact(term: str) -> str:
     return _SEPARATORS.sub("", text)
 
 
+_PLURAL_CAPS = re.compile(r"[A-Z]{2,}s$")
+_PLURAL = re.compile(r"[a-z]{3}s$")
+_NOT_PLURAL = re.compile(r"(?:ss|us|is|ics)$")
+
+@lru_cache(maxsize=262144)
 def singular(term: str) -> str:
     """The compact key of a plural name without its ``s`` (``LLMs``, ``decoding heads``).
 
@@ -67,8 +73,7 @@ def singular(term: str) -> str:
     ('llm', 'loss', 'gpu', 'medusahead')
     """
     key = compact(term)
-    if re.search(r"[A-Z]{2,}s$", term) or (
-            re.search(r"[a-z]{3}s$", term) and not re.search(r"(?:ss|us|is|ics)$", term)):
+    if _PLURAL_CAPS.search(term) or (_PLURAL.search(term) and not _NOT_PLURAL.search(term)):
         return key[:-1]
     return key
 
