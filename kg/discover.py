@@ -11,6 +11,7 @@ __all__ = ["find_terms", "find_definitions", "cue_type", "is_noise", "word_zipf"
 
 URL = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]+|"
                  r"[\w.+-]+@[\w-]+\.[\w.]+")
+_MAYBE_URL = re.compile(r"://|www\.|@")
 _LATIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9+#]|[.\-_/'](?=[A-Za-z0-9]))*")
 _WORD = r"[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*"
 _PHRASE = re.compile(rf"(?<![A-Za-z0-9.\-]){_WORD}(?:[ -](?:of|for|to|and|with|in|on|{_WORD})){{1,9}}"
@@ -137,25 +138,28 @@ def find_terms(text: str) -> list[tuple[int, int, str]]:
     >>> [text[s:e] for s, e, _ in find_terms(text)]
     ['BAGEL', 'MoonViT', 'Spatial Attention Module']
     """
-    urls = [m.span() for m in URL.finditer(text)]
+    urls = [m.span() for m in URL.finditer(text)] if _MAYBE_URL.search(text) else []
     found: list[tuple[int, int, str]] = []
     taken: list[tuple[int, int]] = []
     for match in _PHRASE.finditer(text):
         start, end = match.span()
         words = match.group().split()
-        if _inside(start, urls) or words[-1].lower() not in HEADS or len(words) > 5:
+        if (urls and _inside(start, urls)) or words[-1].lower() not in HEADS or len(words) > 5:
             continue
-        if len(match.group().split()) > 1 and not is_noise(match.group()):
+        if len(words) > 1 and not is_noise(match.group()):
             found.append((start, end, ""))
             taken.append((start, end))
+    size = len(text)
     for match in _LATIN.finditer(text):
         start, end = match.span()
         term = match.group()
-        if _inside(start, urls) or _inside(start, taken):
+        if (urls and _inside(start, urls)) or (taken and _inside(start, taken)):
             continue
-        han = bool(_HAN.search(text[max(0, start - 2):start])
-                   or _HAN.search(text[end:end + 2]))
-        if not is_noise(term, han_context=han):
+        han = (start > 0 and "\u3400" <= text[start - 1] <= "\u9fff") or \
+            (start > 1 and text[start - 1] == " " and "\u3400" <= text[start - 2] <= "\u9fff") or \
+            (end < size and "\u3400" <= text[end] <= "\u9fff") or \
+            (end + 1 < size and text[end] == " " and "\u3400" <= text[end + 1] <= "\u9fff")
+        if not _is_noise(term, han):
             found.append((start, end, "library" if is_code(term) else ""))
     found.sort()
     return found

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span, SpanGroup
-from spacy.util import filter_spans
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from kg import discover
@@ -20,9 +20,8 @@ __all__ = ["make_nlp", "extract", "extract_mentions", "tokenize", "nlp_fingerpri
 PIPELINE_VERSION = "kg-extract-1"
 LABEL = "ML_CONCEPT"        # a vocabulary match; span id = concept key
 CANDIDATE = "ML_CANDIDATE"  # a discovered term; span id = "" or a guessed type
-VOCAB_KEY = "kg_vocab"          # doc.spans group: vocabulary matches
-PAIRS_KEY = "kg_definitions"   # doc.spans group: long, short, long, short, ...
-MENTIONS_KEY = "kg_mentions"   # doc.spans group: the settled mentions
+PAIRS_KEY = "kg_pairs"         # doc.user_data: definition pairs as character spans
+MENTIONS_KEY = "kg_mentions"   # doc.user_data: the settled mentions as tuples
 TEXT_KEY = "kg_text"           # doc.user_data: the text, kept by our tokenizer
 
 
@@ -30,6 +29,7 @@ def _text(doc: Doc) -> str:
     return doc.user_data.get(TEXT_KEY) or doc.text
 
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9+#]|[.\-_/'](?=[A-Za-z0-9]))*|[\u3400-\u9fff]|\S")
+_TOKEN_OR_SPACE = re.compile(_TOKEN.pattern + r"|\s+")
 _GENERIC_TYPES = {"method", "concept", "task", "metric", "optimizer", "datatype"}
 
 
@@ -58,27 +58,17 @@ class MixedTokenizer:
     def __call__(self, text: str) -> Doc:
         words: list[str] = []
         spaces: list[bool] = []
-        last = 0
-        for match in _TOKEN.finditer(text):
-            start = match.start()
-            if start > last:                    # whitespace before this token
-                gap = text[last:start]
-                if gap == " " and words and not spaces[-1]:
-                    spaces[-1] = True
-                else:
-                    if words and not spaces[-1] and gap[0] == " ":
-                        spaces[-1], gap = True, gap[1:]
-                    words.append(gap)
+        for part in _TOKEN_OR_SPACE.findall(text):
+            if not part.isspace():
+                words.append(part)
+                spaces.append(False)
+            elif words and not spaces[-1] and part[0] == " ":
+                spaces[-1] = True               # one space after a token is its trailing space
+                if len(part) > 1:
+                    words.append(part[1:])
                     spaces.append(False)
-            words.append(match.group())
-            spaces.append(False)
-            last = match.end()
-        if last < len(text):
-            gap = text[last:]
-            if words and not spaces[-1] and gap[0] == " ":
-                spaces[-1], gap = True, gap[1:]
-            if gap:
-                words.append(gap)
+            else:
+                words.append(part)
                 spaces.append(False)
         doc = Doc(self.vocab, words=words, spaces=spaces)
         doc.user_data[TEXT_KEY] = text      # Doc.text rebuilds the string on every call
@@ -109,26 +99,13 @@ def _case_sensitive(term: str, kind: str) -> bool:
     return zipf >= 4.5 or (zipf >= 3.5 and kind not in _GENERIC_TYPES)
 
 
-def _patterns(lexicon: Sequence[LexiconEntry]) -> tuple[list[dict], list[dict]]:
-    """Phrase patterns matched ignoring case, and those matched as written."""
-    folded, exact = [], []
-    for entry in lexicon:
-        for term in entry.surfaces:
-            if _case_sensitive(term, entry.type):
-                exact += [{"label": LABEL, "pattern": form, "id": entry.key}
-                          for form in dict.fromkeys((term, term.upper()))]
-            else:
-                folded.append({"label": LABEL, "pattern": term, "id": entry.key})
-    return folded, exact
-
-
 def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) -> Language:
     """Build the extraction pipeline from the lexicon alone.
 
     Parameters
     ----------
     lexicon : sequence of LexiconEntry
-        The vocabulary; each term becomes a pattern carrying its entry's key.
+        The vocabulary; each term becomes a phrase pattern carrying its entry's key.
     discover_terms : bool, optional
         Also find terms the vocabulary lacks (term shapes, definitions, cue words).
 
@@ -136,34 +113,14 @@ def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) ->
     --------
     >>> from kg.lexicon import load_lexicon
     >>> nlp = make_nlp(load_lexicon())
-    >>> [(e.text, e.id_) for e in nlp("我们用LoRA微调模型").ents]
+    >>> [(e.text, e.kb_id_) for e in nlp("我们用LoRA微调模型").ents]
     [('LoRA', 'lora'), ('微调', 'fine-tuning')]
     """
     tokenizer = {"@tokenizers": "kg.mixed_tokenizer.v1"}
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": tokenizer}})
-    folded, exact = _patterns(lexicon)
-    ruler = nlp.add_pipe("span_ruler", config={
-        "phrase_matcher_attr": "LOWER", "spans_key": VOCAB_KEY, "annotate_ents": False})
-    ruler.add_patterns(folded)
-    # Common words that name something (`Spark`) match only as written; a phrase
-    # matcher, since thousands of token patterns make spaCy's Matcher slow.
-    case_ruler = nlp.add_pipe("span_ruler", name="kg_case_ruler", config={
-        "phrase_matcher_attr": "ORTH", "spans_key": VOCAB_KEY, "overwrite": False,
-        "annotate_ents": False})
-    case_ruler.add_patterns(exact)
-    if discover_terms:
-        nlp.add_pipe("kg_definitions")
-        nlp.add_pipe("kg_discover")
-    else:
-        nlp.add_pipe("kg_settle")
+    tagger = nlp.add_pipe("kg_concepts", config={"discover": discover_terms})
+    tagger.add_terms(lexicon)
     return nlp
-
-
-@Language.component("kg_settle")
-def settle_component(doc: Doc) -> Doc:
-    """Settle the vocabulary matches alone (no discovery)."""
-    settle(doc)
-    return doc
 
 
 def nlp_fingerprint(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) -> str:
@@ -174,65 +131,92 @@ def nlp_fingerprint(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = T
     return digest.hexdigest()[:16]
 
 
-@Language.factory("kg_definitions", default_config={"label": CANDIDATE})
-def make_definition_tagger(nlp: Language, name: str, label: str) -> DefinitionTagger:
-    return DefinitionTagger(label=label)
+@Language.factory("kg_concepts", default_config={"discover": True})
+def make_concept_tagger(nlp: Language, name: str, discover: bool) -> ConceptTagger:
+    return ConceptTagger(nlp, discover=discover)
 
 
-class DefinitionTagger:
-    """Tag both sides of ``推测解码(speculative decoding)`` and record them as a pair.
+class ConceptTagger:
+    """Tag concept mentions: vocabulary terms, definitions and discovered names.
 
-    Reads the vocabulary matches from ``doc.spans["kg_vocab"]``; writes the pairs to
-    ``doc.spans["kg_definitions"]`` as long, short, long, short, ...
+    Two phrase matchers find the vocabulary: one ignoring case, one as written for names
+    that are also common words (``Spark``). Definitions (`kg.discover.find_definitions`)
+    and term shapes (`kg.discover.find_terms`) add what the vocabulary lacks. Overlaps
+    are settled by `settle`: the longest span wins, the vocabulary on a tie. The result
+    goes to ``doc.ents`` (label ML_CONCEPT with the key as ``kb_id``, or ML_CANDIDATE),
+    to ``doc.user_data["kg_mentions"]`` as plain tuples, and the definition pairs to
+    ``doc.user_data["kg_pairs"]``. Everything works on character offsets: spaCy's
+    Span objects are made once, for ``doc.ents``.
     """
 
-    def __init__(self, label: str) -> None:
-        self.label = label
+    def __init__(self, nlp: Language, *, discover: bool = True) -> None:
+        self.make_doc = nlp.make_doc
+        self.discover = discover
+        self.folded = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
+        self.keys: dict[int, str] = {}
+
+    def add_terms(self, lexicon: Sequence[LexiconEntry]) -> None:
+        """Add every surface form of every entry, keyed by the entry's key."""
+        for entry in lexicon:
+            folded, exact = [], []
+            for term in entry.surfaces:
+                if _case_sensitive(term, entry.type):
+                    exact += [self.make_doc(f) for f in dict.fromkeys((term, term.upper()))]
+                else:
+                    folded.append(self.make_doc(term))
+            match_id = self.folded.vocab.strings.add(entry.key)
+            self.keys[match_id] = entry.key
+            if folded:
+                self.folded.add(entry.key, folded)
+            if exact:
+                self.exact.add(entry.key, exact)
 
     def __call__(self, doc: Doc) -> Doc:
-        known = [(s.start_char, s.end_char) for s in doc.spans.get(VOCAB_KEY, ())]
-        pairs = []
-        for (ls, le), (ss, se) in discover.find_definitions(_text(doc), known):
-            long = doc.char_span(ls, le, label=self.label)
-            short = doc.char_span(ss, se, label=self.label)
-            if long is not None and short is not None:
-                pairs += [long, short]
-        doc.spans[PAIRS_KEY] = SpanGroup(doc, name=PAIRS_KEY, spans=pairs)
-        return doc
-
-
-@Language.factory("kg_discover", default_config={"label": CANDIDATE})
-def make_term_finder(nlp: Language, name: str, label: str) -> TermFinder:
-    return TermFinder(label=label)
-
-
-class TermFinder:
-    """Tag terms the vocabulary lacks by their shape (``MoonViT``, ``BAGEL``, ``A800``).
-
-    Then settles every span: vocabulary matches, definition sides and discovered terms
-    compete and the longest wins (the vocabulary on a tie); the result goes to
-    ``doc.ents`` and ``doc.spans["kg_mentions"]``.
-    """
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-    def __call__(self, doc: Doc) -> Doc:
-        found = []
-        for start, end, kind in discover.find_terms(_text(doc)):
-            span = doc.char_span(start, end, label=self.label, span_id=kind)
+        text = _text(doc)
+        vocab = []
+        for match_id, start, end in [*self.folded(doc), *self.exact(doc)]:
+            last = doc[end - 1]
+            vocab.append((doc[start].idx, last.idx + len(last), self.keys[match_id]))
+        pairs: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        found: list[tuple[int, int, str]] = []
+        if self.discover:
+            pairs = discover.find_definitions(text, [(s, e) for s, e, _ in vocab])
+            found = discover.find_terms(text)
+        chosen = settle(vocab, [side for pair in pairs for side in pair], found)
+        spans = []
+        for start, end, key, kind in chosen:
+            span = doc.char_span(start, end, label=LABEL if key else CANDIDATE, kb_id=key)
             if span is not None:
-                found.append(span)
-        settle(doc, found)
+                spans.append(span)
+        doc.set_ents(spans, default="outside")
+        doc.user_data[MENTIONS_KEY] = chosen
+        doc.user_data[PAIRS_KEY] = pairs
         return doc
 
 
-def settle(doc: Doc, found: Sequence[Span] = ()) -> None:
-    """Choose among overlapping spans (longest first) and write the mentions."""
-    spans = [*doc.spans.get(VOCAB_KEY, ()), *doc.spans.get(PAIRS_KEY, ()), *found]
-    chosen = filter_spans(spans)
-    doc.spans[MENTIONS_KEY] = SpanGroup(doc, name=MENTIONS_KEY, spans=chosen)
-    doc.set_ents(chosen, default="outside")
+def settle(vocab: Sequence[tuple[int, int, str]], defined: Sequence[tuple[int, int]],
+           found: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str, str]]:
+    """Choose among overlapping spans: the longest first, then vocabulary, definition, shape.
+
+    Returns ``(start, end, key, kind)`` sorted by start: ``key`` is the vocabulary key
+    or "", ``kind`` is "vocabulary", "definition" or a type guess for a discovered term.
+
+    >>> settle([(0, 4, "lora")], [(0, 4), (5, 9)], [(5, 9, ""), (10, 16, "")])
+    [(0, 4, 'lora', 'vocabulary'), (5, 9, '', 'definition'), (10, 16, '', '')]
+    """
+    candidates = [(s, e, 0, key, "vocabulary") for s, e, key in vocab]
+    candidates += [(s, e, 1, "", "definition") for s, e in defined]
+    candidates += [(s, e, 2, "", kind) for s, e, kind in found]
+    candidates.sort(key=lambda c: (c[0] - c[1], c[2], c[0]))
+    taken = bytearray(max((c[1] for c in candidates), default=0))
+    chosen = []
+    for start, end, _, key, kind in candidates:
+        if not any(taken[start:end]):
+            taken[start:end] = b"\x01" * (end - start)
+            chosen.append((start, end, key, kind))
+    chosen.sort()
+    return chosen
 
 
 def extract(articles: Iterable[Article], nlp: Language, *,
@@ -246,22 +230,19 @@ def extract(articles: Iterable[Article], nlp: Language, *,
     for doc, (article_id, truncated) in nlp.pipe(texts, as_tuples=True, batch_size=batch_size):
         text = _text(doc)
         mentions = []
-        paired = {(s.start_char, s.end_char) for s in doc.spans.get(PAIRS_KEY, ())}
-        for ent in doc.spans[MENTIONS_KEY]:
-            if truncated and ent.end_char == len(text):
+        for start, end, key, kind in doc.user_data.get(MENTIONS_KEY, ()):
+            if truncated and end == len(text):
                 continue        # the cut may have shortened it: `AdamW...` read as `Adam`
-            if ent.label_ == LABEL:
-                mentions.append(Mention(article_id, ent.text, ent.id_, ent.start_char,
-                                        ent.end_char, "vocabulary"))
+            surface = text[start:end]
+            if key:
+                mentions.append(Mention(article_id, surface, key, start, end, "vocabulary"))
             else:
-                origin = "definition" if (ent.start_char, ent.end_char) in paired \
-                    else "discovered"
-                mentions.append(Mention(article_id, ent.text, "", ent.start_char, ent.end_char,
-                                        origin, discover.cue_type(text, ent.start_char,
-                                                                  ent.end_char) or ent.id_))
-        group = doc.spans.get(PAIRS_KEY, [])
-        pairs = tuple(AliasPair(article_id, group[i].text, group[i + 1].text)
-                      for i in range(0, len(group) - 1, 2))
+                origin = "definition" if kind == "definition" else "discovered"
+                guess = discover.cue_type(text, start, end) or \
+                    ("" if kind == "definition" else kind)
+                mentions.append(Mention(article_id, surface, "", start, end, origin, guess))
+        pairs = tuple(AliasPair(article_id, text[a:b], text[c:d])
+                      for (a, b), (c, d) in doc.user_data.get(PAIRS_KEY, ()))
         yield Extraction(article_id, tuple(mentions), pairs)
 
 
