@@ -1,6 +1,7 @@
 """Find concept mentions: a spaCy pipeline with a mixed Chinese/Latin tokenizer."""
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -8,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import spacy
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from kg import discover
@@ -23,6 +24,7 @@ CANDIDATE = "ML_CANDIDATE"  # a discovered term; span id = "" or a guessed type
 PAIRS_KEY = "kg_pairs"         # doc.user_data: definition pairs as character spans
 MENTIONS_KEY = "kg_mentions"   # doc.user_data: the settled mentions as tuples
 TEXT_KEY = "kg_text"           # doc.user_data: the text, kept by our tokenizer
+STARTS_KEY = "kg_starts"       # doc.user_data: character offset of every token
 
 
 def _text(doc: Doc) -> str:
@@ -72,6 +74,11 @@ class MixedTokenizer:
                 spaces.append(False)
         doc = Doc(self.vocab, words=words, spaces=spaces)
         doc.user_data[TEXT_KEY] = text      # Doc.text rebuilds the string on every call
+        starts, offset = [], 0
+        for word, space in zip(words, spaces):
+            starts.append(offset)
+            offset += len(word) + space
+        doc.user_data[STARTS_KEY] = starts  # token start offsets, for char <-> token
         return doc
 
     def to_bytes(self, **kwargs) -> bytes:
@@ -174,10 +181,14 @@ class ConceptTagger:
 
     def __call__(self, doc: Doc) -> Doc:
         text = _text(doc)
+        starts = doc.user_data.get(STARTS_KEY) or [t.idx for t in doc]
+        bounds = [*starts, len(text)]
         vocab = []
         for match_id, start, end in [*self.folded(doc), *self.exact(doc)]:
-            last = doc[end - 1]
-            vocab.append((doc[start].idx, last.idx + len(last), self.keys[match_id]))
+            stop = bounds[end]
+            while stop > bounds[start] and text[stop - 1].isspace():
+                stop -= 1
+            vocab.append((bounds[start], stop, self.keys[match_id]))
         pairs: list[tuple[tuple[int, int], tuple[int, int]]] = []
         found: list[tuple[int, int, str]] = []
         if self.discover:
@@ -186,9 +197,12 @@ class ConceptTagger:
         chosen = settle(vocab, [side for pair in pairs for side in pair], found)
         spans = []
         for start, end, key, kind in chosen:
-            span = doc.char_span(start, end, label=LABEL if key else CANDIDATE, kb_id=key)
-            if span is not None:
-                spans.append(span)
+            first = bisect.bisect_left(starts, start)
+            last = bisect.bisect_left(starts, end)
+            if first < len(starts) and starts[first] == start and \
+                    text[bounds[last - 1]:end] == doc[last - 1].text:
+                spans.append(Span(doc, first, last, label=LABEL if key else CANDIDATE,
+                                  kb_id=key))
         doc.set_ents(spans, default="outside")
         doc.user_data[MENTIONS_KEY] = chosen
         doc.user_data[PAIRS_KEY] = pairs
