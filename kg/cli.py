@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -56,9 +57,11 @@ class PathError(click.ClickException):
 @click.option("--aliases", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Merge rules: 'A = B', 'A != B', '- A', one a line "
               "[default: kg-aliases.txt when present].")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=os.cpu_count() or 1,
+              show_default="the machine's cores", help="Worker processes for extraction.")
 @click.option("-q", "--quiet", is_flag=True, help="Hide the progress bar and warnings.")
 def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, ...],
-          vocab: tuple[Path, ...], threshold: float, rules_path: Path | None,
+          vocab: tuple[Path, ...], threshold: float, rules_path: Path | None, jobs: int,
           quiet: bool) -> None:
     """Build graph.graphml and graph.html from the articles in PATHS.
 
@@ -97,7 +100,8 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,
                                file=sys.stderr) as bar:
-            result = pipeline.build(articles, lexicon, threshold=threshold, progress=bar.update,
+            result = pipeline.build(articles, lexicon, threshold=threshold, jobs=jobs,
+                                    progress=bar.update,
                                     forced=rules.forced, forbidden=rules.forbidden,
                                     dropped=rules.dropped)
         G = result.graph

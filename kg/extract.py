@@ -157,7 +157,7 @@ class ConceptTagger:
     """
 
     def __init__(self, nlp: Language, *, discover: bool = True) -> None:
-        self.make_doc = nlp.make_doc
+        self.vocab = nlp.vocab
         self.discover = discover
         self.folded = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
@@ -167,11 +167,12 @@ class ConceptTagger:
         """Add every surface form of every entry, keyed by the entry's key."""
         for entry in lexicon:
             folded, exact = [], []
-            for term in entry.surfaces:
+            for term in entry.surfaces:     # a pattern needs its tokens, not their spacing
                 if _case_sensitive(term, entry.type):
-                    exact += [self.make_doc(f) for f in dict.fromkeys((term, term.upper()))]
+                    exact += [Doc(self.vocab, words=_TOKEN.findall(f))
+                              for f in dict.fromkeys((term, term.upper()))]
                 else:
-                    folded.append(self.make_doc(term))
+                    folded.append(Doc(self.vocab, words=_TOKEN.findall(term)))
             match_id = self.folded.vocab.strings.add(entry.key)
             self.keys[match_id] = entry.key
             if folded:
