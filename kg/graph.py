@@ -1,6 +1,7 @@
 """Build the article–concept graph; pure functions over networkx graphs."""
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -26,21 +27,30 @@ def concept_node(key: str) -> str:
     return f"concept:{key}"
 
 
-def sentence_around(text: str, start: int, end: int, *, limit: int = 240) -> str:
+def sentence_around(text: str, start: int, end: int, *, limit: int = 240,
+                    bounds: list[int] | None = None) -> str:
     """The sentence holding ``text[start:end]``, cut to about ``limit`` characters.
+
+    ``bounds`` (from `sentence_bounds`) saves finding the sentence ends again when one
+    text has many mentions.
 
     >>> sentence_around("第一句。我们用LoRA微调。第三句", 7, 11)
     '我们用LoRA微调。'
     """
-    left = 0
-    for match in _SENTENCE.finditer(text, 0, start):
-        left = match.end()
-    right = _SENTENCE.search(text, end)
-    stop = right.end() if right else len(text)
+    bounds = sentence_bounds(text) if bounds is None else bounds
+    i = bisect.bisect_right(bounds, start)
+    left = bounds[i - 1] if i else 0
+    j = bisect.bisect_left(bounds, end + 1)        # separators are one character
+    stop = bounds[j] if j < len(bounds) else len(text)
     if stop - left > limit:
         half = (limit - (end - start)) // 2
         left, stop = max(left, start - half), min(stop, end + half)
     return text[left:stop].strip()
+
+
+def sentence_bounds(text: str) -> list[int]:
+    """Offsets just after each sentence end in ``text``, in order."""
+    return [m.end() for m in _SENTENCE.finditer(text)]
 
 
 def build_graph(articles: Iterable[Article], concepts: Iterable[Concept],
@@ -77,6 +87,7 @@ def build_graph(articles: Iterable[Article], concepts: Iterable[Concept],
     counts: Counter = Counter()
     contexts: dict[tuple[str, str], list[str]] = defaultdict(list)
     surfaces: dict[str, set[str]] = defaultdict(set)
+    bounds: dict[str, list[int]] = {}
     for mention, key in mentions:
         article = articles.get(mention.article_id)
         if article is None:
@@ -85,7 +96,10 @@ def build_graph(articles: Iterable[Article], concepts: Iterable[Concept],
         counts[pair] += 1
         surfaces[key].add(mention.surface)
         if len(contexts[pair]) < MAX_CONTEXTS:
-            sentence = sentence_around(article.text, mention.start, mention.end)
+            if mention.article_id not in bounds:
+                bounds[mention.article_id] = sentence_bounds(article.text)
+            sentence = sentence_around(article.text, mention.start, mention.end,
+                                       bounds=bounds[mention.article_id])
             if sentence not in contexts[pair]:
                 contexts[pair].append(sentence)
     per_concept = Counter(key for _, key in counts)
@@ -103,8 +117,7 @@ def build_graph(articles: Iterable[Article], concepts: Iterable[Concept],
         if per_concept[concept.key] == 0:
             continue
         kept[concept.key] = concept
-        aliases = sorted(set(concept.aliases) | surfaces[concept.key],
-                         key=lambda s: (s.casefold(), s))
+        aliases = sorted(sorted(set(concept.aliases) | surfaces[concept.key]), key=str.casefold)
         G.add_node(concept_node(concept.key), kind=CONCEPT, label=concept.name,
                    type=concept.type, aliases=aliases, articles=per_concept[concept.key],
                    mentions=mention_total[concept.key], origin=concept.origin)
