@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -59,10 +60,11 @@ class PathError(click.ClickException):
               "[default: kg-aliases.txt when present].")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=os.cpu_count() or 1,
               show_default="the machine's cores", help="Worker processes for extraction.")
+@click.option("-v", "--verbose", is_flag=True, help="Print how long each stage took.")
 @click.option("-q", "--quiet", is_flag=True, help="Hide the progress bar and warnings.")
 def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, ...],
           vocab: tuple[Path, ...], threshold: float, rules_path: Path | None, jobs: int,
-          quiet: bool) -> None:
+          verbose: bool, quiet: bool) -> None:
     """Build graph.graphml and graph.html from the articles in PATHS.
 
     PATHS are files or folders (read recursively): feed pages, Markdown, text, HTML,
@@ -86,8 +88,18 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
             click.echo(f"Warning: skipped {message}", err=True)
 
     _quiet_logs()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - clock
+        clock = now
+
     try:
         articles = read_articles(paths, problem=problem)
+        lap("read")
         if not articles:
             names = ", ".join(str(p) for p in paths)
             raise KgError(f"{names} holds no readable articles")
@@ -97,6 +109,7 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
         if rules_path is not None and not rules_path.is_file():
             raise PathError(f"{rules_path}: no such file")
         rules = read_rules(rules_path) if rules_path else MergeRules()
+        lap("vocabulary")
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,
                                file=sys.stderr) as bar:
@@ -105,20 +118,29 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
                                     forced=rules.forced, forbidden=rules.forbidden,
                                     dropped=rules.dropped)
         G = result.graph
+        clock = time.perf_counter()
+        timings.update(result.timings)
         if "graphml" in formats:
             write_graphml(G, out / "graph.graphml")
+            lap("graphml")
         if "json" in formats:
             write_json(G, out / "graph.json")
+            lap("json")
         if "html" in formats:
             write_html(G, out / "graph.html")
+            lap("html")
         write_concepts_csv(G, out / "concepts.csv")
         names = {k: c.name for k, c in result.link.concepts.items()}
         write_merges_csv(result.link.merges, out / "merges.csv", names)
+        lap("csv")
     except KgError as err:
         raise click.ClickException(str(err)) from err
     n_concepts = sum(1 for _, k in G.nodes(data="kind") if k == "concept")
     click.echo(f"{len(articles)} articles, {n_concepts} concepts, {result.n_mentions} mentions"
                f"{f', {len(skipped)} skipped' if skipped else ''} -> {out}")
+    if verbose:
+        click.echo("time: " + ", ".join(f"{stage} {seconds:.2f}s"
+                                        for stage, seconds in timings.items()), err=True)
 
 
 @main.command("eval")
