@@ -16,7 +16,7 @@ __all__ = ["build_graph", "concept_graph", "sentence_around", "article_node", "c
 ARTICLE, CONCEPT = "article", "concept"
 MAX_CONTEXTS = 3        # sentences kept per article–concept edge
 TEXT_LIMIT = 2000       # characters of article text kept on the node
-_SENTENCE = re.compile(r"[。！？!?；;\n]|(?<=[.:])\s")
+_SENTENCE = re.compile(r"[。！？!?；;\n]|[.:]\s")
 
 
 def article_node(article_id: str) -> str:

@@ -1,6 +1,7 @@
 """Compose the stages: articles -> mentions -> concepts -> graph. The one entry point."""
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import time
@@ -63,6 +64,8 @@ def run_extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry],
     """
     global _NLP
     nlp = make_nlp(lexicon)
+    gc.collect()
+    gc.freeze()     # the pipeline's many objects need no more garbage-collector passes
     out: list[Extraction] = []
     if jobs > 1 and len(articles) >= _PARALLEL_FROM and "fork" in mp.get_all_start_methods():
         _NLP = nlp
