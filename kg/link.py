@@ -428,11 +428,17 @@ def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEn
 _PIECE = re.compile(r"A\d+(?:\.\d+)?B|\d+(?:\.\d+)?[BMKT](?![a-z])|[A-Z][a-z]+|[A-Z]+(?![a-z])|\d+(?:\.\d+)?|[a-z]+")
 
 
+_SIZE = re.compile(r"A\d+(?:\.\d+)?B|\d+(?:\.\d+)?[BMKT]|[vV]\d+(?:\.\d+)*")
+
+
 def restore_separators(name: str, base: str) -> str:
     """Put back the hyphens a feed lost, when ``name`` extends a known ``base`` name.
 
     >>> restore_separators("Qwen1.57BChat", "Qwen1.5"), restore_separators("KimiVLA3B", "Kimi-VL")
     ('Qwen1.5-7B-Chat', 'Kimi-VL-A3B')
+    >>> restore_separators("UpsamplingBilinear2d", "Upsampling")
+    'UpsamplingBilinear2d'
+    
     """
     if any(c in name for c in " -_"):
         return name
@@ -443,8 +449,8 @@ def restore_separators(name: str, base: str) -> str:
     if not head or head == len(name):
         return name
     pieces = _PIECE.findall(name[head:])
-    if "".join(pieces) != name[head:]:
-        return name
+    if "".join(pieces) != name[head:] or not _SIZE.fullmatch(pieces[0]):
+        return name         # only a size or version follows a family name: Qwen1.5 + 7B
     return "-".join([base, *pieces])
 
 
