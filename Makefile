@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := output
 
-.PHONY: demo test install install-test browser clean
+.PHONY: demo test install install-test browser screenshot bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ demo: install
 
 test: install-test browser
 	$(BIN)/python -m pytest -q
+
+# The README's picture of the viewer (needs fonts-noto-cjk for the Chinese labels).
+screenshot: install-test browser
+	@dpkg -s fonts-noto-cjk >/dev/null 2>&1 || apt-get install -y -qq fonts-noto-cjk >/dev/null
+	$(BIN)/python benchmarks/screenshot.py docs/viewer.png
+
+# Speed and memory, as ratios to a floor measured in the same run.
+bench: install-test browser
+	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/viewer.py
 
 clean:
 	rm -rf $(VENV) $(OUT)/* build *.egg-info

@@ -184,7 +184,7 @@ def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> Non
 
 
 def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "100vh",
-                max_nodes: int = 1500) -> str:
+                max_nodes: int = 5000) -> str:
     """Return the viewer page for G: one file, every script inlined, no outside request.
 
     Feed text reaches the page only as JSON data (``<`` escaped) and is put into the page
@@ -203,32 +203,24 @@ def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "1
                                   autoescape=True)
     net.path = "graph.html.j2"
     positions = _layout(view) if view.number_of_nodes() > 300 else {}
-    for node, data in sorted(view.nodes(data=True)):
-        kind = data.get("kind", "")
-        colour = TYPE_COLOURS.get(data.get("type", kind), "#bab0ac")
-        extra = {"x": positions[node][0], "y": positions[node][1]} if node in positions else {}
-        if kind == CONCEPT:
-            net.add_node(node, label=str(data.get("label", node)), color=colour,
-                         shape="dot", value=int(data.get("articles", 1)), kind=kind,
-                         type=data.get("type", ""), aliases=list(data.get("aliases", [])),
-                         articles=int(data.get("articles", 0)),
-                         mentions=int(data.get("mentions", 0)), **extra)
-        else:
-            net.add_node(node, label="" if note else _short(str(data.get("label", node))),
-                         color=colour,
-                         shape="square", size=6, kind=kind, title_text=data.get("title", ""),
-                         source=data.get("source", ""), url=data.get("url", ""),
-                         date=data.get("date", ""), **extra)
-    for u, v, data in sorted(view.edges(data=True)):
-        net.add_edge(u, v, value=int(data.get("count", 1)), kind=data.get("kind", ""),
-                     contexts=list(data.get("contexts", [])), parent=data.get("parent", ""))
+    # The node and edge lists are filled directly: pyvis' add_edge looks for duplicates
+    # among all edges, which took 32 s for 20,000 edges.
+    net.nodes = [_vis_node(node, data, positions.get(node), bool(positions))
+                 for node, data in sorted(view.nodes(data=True))]
+    net.edges = [{"from": u, "to": v, "value": int(data.get("count", 1)),
+                  "kind": data.get("kind", ""), "contexts": list(data.get("contexts", [])),
+                  "parent": data.get("parent", "")}
+                 for u, v, data in sorted(view.edges(data=True))]
     physics = not positions
     net.set_options(json.dumps({
         "physics": {"enabled": physics, "stabilization": {"iterations": 150},
                     "barnesHut": {"gravitationalConstant": -6000, "springLength": 120}},
         "edges": {"smooth": False, "color": {"opacity": 0.5}},
         "interaction": {"hover": True, "tooltipDelay": 200, "hideEdgesOnDrag": True},
-        "nodes": {"font": {"size": 14}, "scaling": {"min": 8, "max": 40}}}))
+        "nodes": {"font": {"size": 14, "strokeWidth": 3, "strokeColor": "#ffffff"},
+                  "scaling": {"min": 8, "max": 40,
+                              "label": {"enabled": True, "min": 11, "max": 26,
+                                        "drawThreshold": 9, "maxVisible": 26}}}}))
     net.heading = title
     html = net.generate_html(name="graph.html")
     return html.replace("__KG_NOTE__", json.dumps(note).replace("<", "\\u003c"))
@@ -237,6 +229,25 @@ def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "1
 def write_html(G: nx.Graph, path: Path, **options) -> None:
     """Write the viewer page for G (see `render_html`). G is not modified."""
     atomic_write(path, render_html(G, **options))
+
+
+def _vis_node(node: str, data: dict, position: tuple[float, float] | None,
+              large: bool) -> dict:
+    kind = data.get("kind", "")
+    out = {"id": node, "kind": kind, "color": TYPE_COLOURS.get(data.get("type", kind), "#bab0ac")}
+    if position is not None:
+        out["x"], out["y"] = position
+    if kind == CONCEPT:
+        out.update(label=str(data.get("label", node)), shape="dot",
+                   value=int(data.get("articles", 1)), type=data.get("type", ""),
+                   aliases=list(data.get("aliases", [])), articles=int(data.get("articles", 0)),
+                   mentions=int(data.get("mentions", 0)))
+    else:
+        out.update(label="" if large else _short(str(data.get("label", node))), shape="square",
+                   font={"size": 10, "color": "#777777"},
+                   size=6, title_text=data.get("title", ""), source=data.get("source", ""),
+                   url=data.get("url", ""), date=data.get("date", ""))
+    return out
 
 
 def _short(text: str, limit: int = 24) -> str:
@@ -274,6 +285,11 @@ def _layout(G: nx.Graph, *, core: int = 400, seed: int = 0) -> dict[str, tuple[f
     import random
 
     rng = random.Random(seed)
+    scale = 90.0 * max(1.0, G.number_of_nodes() ** 0.5)
+    if G.number_of_nodes() < 500:        # networkx's dense layout: no scipy needed
+        pos = nx.spring_layout(G, seed=seed, iterations=120,
+                               k=2.0 / max(1.0, G.number_of_nodes() ** 0.5))
+        return {n: (float(x) * scale, float(y) * scale) for n, (x, y) in pos.items()}
     concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
                       key=lambda n: (-G.nodes[n].get("articles", 0), n))
     top = set(concepts[:core])
@@ -296,5 +312,4 @@ def _layout(G: nx.Graph, *, core: int = 400, seed: int = 0) -> dict[str, tuple[f
         pos[node] = near(related, 0.08)
     for node in sorted(n for n, k in G.nodes(data="kind") if k != CONCEPT):
         pos[node] = near(sorted(G[node]), 0.05)
-    scale = 60.0 * max(1.0, G.number_of_nodes() ** 0.5)
     return {n: (x * scale, y * scale) for n, (x, y) in pos.items()}
