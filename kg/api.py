@@ -39,6 +39,9 @@ def load(path: str | Path) -> nx.Graph:
     The result has the same nodes, edges and attributes as the graph `build` returns.
     """
     G = nx.read_graphml(Path(path))
+    for key in ("node_default", "edge_default"):    # added by the GraphML reader
+        if not G.graph.get(key):
+            G.graph.pop(key, None)
     for _, data in [*G.nodes(data=True), *((None, d) for *_, d in G.edges(data=True))]:
         for name in LIST_ATTRIBUTES:
             if isinstance(data.get(name), str):

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from kg import pipeline
+from kg.analysis import cooccurrence_graph
 from kg.errors import KgError
 from kg.export import (write_concepts_csv, write_graphml, write_html, write_json,
                        write_merges_csv)
@@ -60,11 +61,13 @@ class PathError(click.ClickException):
               "[default: kg-aliases.txt when present].")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=os.cpu_count() or 1,
               show_default="the machine's cores", help="Worker processes for extraction.")
+@click.option("--cooccurrence", is_flag=True,
+              help="Also write cooccurrence.graphml: concepts linked by shared articles.")
 @click.option("-v", "--verbose", is_flag=True, help="Print how long each stage took.")
 @click.option("-q", "--quiet", is_flag=True, help="Hide the progress bar and warnings.")
 def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, ...],
           vocab: tuple[Path, ...], threshold: float, rules_path: Path | None, jobs: int,
-          verbose: bool, quiet: bool) -> None:
+          cooccurrence: bool, verbose: bool, quiet: bool) -> None:
     """Build graph.graphml and graph.html from the articles in PATHS.
 
     PATHS are files or folders (read recursively): feed pages, Markdown, text, HTML,
@@ -129,6 +132,9 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
         if "html" in formats:
             write_html(G, out / "graph.html")
             lap("html")
+        if cooccurrence:
+            write_graphml(cooccurrence_graph(G), out / "cooccurrence.graphml")
+            lap("cooccurrence")
         write_concepts_csv(G, out / "concepts.csv")
         names = {k: c.name for k, c in result.link.concepts.items()}
         write_merges_csv(result.link.merges, out / "merges.csv", names)
