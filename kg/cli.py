@@ -11,7 +11,10 @@ import click
 
 from kg import pipeline
 from kg.analysis import cooccurrence_graph
+from kg import __version__
 from kg.errors import KgError
+from kg.extract import nlp_fingerprint
+from kg.store import ExtractionCache
 from kg.export import (write_concepts_csv, write_graphml, write_html, write_json,
                        write_merges_csv)
 from kg.lexicon import load_lexicon
@@ -61,13 +64,17 @@ class PathError(click.ClickException):
               "[default: kg-aliases.txt when present].")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=os.cpu_count() or 1,
               show_default="the machine's cores", help="Worker processes for extraction.")
+@click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Extraction cache file [default: OUT/.kg-cache.sqlite].")
+@click.option("--no-cache", is_flag=True, help="Extract every article again; keep no cache.")
 @click.option("--cooccurrence", is_flag=True,
               help="Also write cooccurrence.graphml: concepts linked by shared articles.")
 @click.option("-v", "--verbose", is_flag=True, help="Print how long each stage took.")
 @click.option("-q", "--quiet", is_flag=True, help="Hide the progress bar and warnings.")
 def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, ...],
           vocab: tuple[Path, ...], threshold: float, rules_path: Path | None, jobs: int,
-          cooccurrence: bool, verbose: bool, quiet: bool) -> None:
+          cache_path: Path | None, no_cache: bool, cooccurrence: bool, verbose: bool,
+          quiet: bool) -> None:
     """Build graph.graphml and graph.html from the articles in PATHS.
 
     PATHS are files or folders (read recursively): feed pages, Markdown, text, HTML,
@@ -113,11 +120,14 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
             raise PathError(f"{rules_path}: no such file")
         rules = read_rules(rules_path) if rules_path else MergeRules()
         lap("vocabulary")
+        cache = None if no_cache else ExtractionCache(
+            cache_path or out / ".kg-cache.sqlite",
+            f"{nlp_fingerprint(lexicon)}|{__version__}")
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,
                                file=sys.stderr) as bar:
             result = pipeline.build(articles, lexicon, threshold=threshold, jobs=jobs,
-                                    progress=bar.update,
+                                    cache=cache, progress=bar.update,
                                     forced=rules.forced, forbidden=rules.forbidden,
                                     dropped=rules.dropped)
         G = result.graph
@@ -141,9 +151,14 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
         lap("csv")
     except KgError as err:
         raise click.ClickException(str(err)) from err
+    finally:
+        if "cache" in locals() and cache is not None:
+            cache.close()
     n_concepts = sum(1 for _, k in G.nodes(data="kind") if k == "concept")
-    click.echo(f"{len(articles)} articles, {n_concepts} concepts, {result.n_mentions} mentions"
-               f"{f', {len(skipped)} skipped' if skipped else ''} -> {out}")
+    reused = f" ({result.reused} reused from the cache)" if result.reused else ""
+    click.echo(f"{len(articles)} articles{reused}, {n_concepts} concepts, "
+               f"{result.n_mentions} mentions{f', {len(skipped)} files skipped' if skipped else ''}"
+               f" -> {out}")
     if verbose:
         click.echo("time: " + ", ".join(f"{stage} {seconds:.2f}s"
                                         for stage, seconds in timings.items()), err=True)

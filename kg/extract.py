@@ -5,6 +5,7 @@ import bisect
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import spacy
 from spacy.language import Language
@@ -133,6 +134,9 @@ def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) ->
 def nlp_fingerprint(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) -> str:
     """A hash of everything that shapes extraction, for cache keys."""
     digest = hashlib.sha256(f"{PIPELINE_VERSION}|{discover_terms}|{spacy.__version__}".encode())
+    here = Path(__file__).resolve().parent
+    for module in ("extract.py", "discover.py", "names.py"):   # the code is part of it too
+        digest.update((here / module).read_bytes())
     for entry in lexicon:
         digest.update(repr((entry.key, entry.type, entry.surfaces)).encode("utf-8"))
     return digest.hexdigest()[:16]

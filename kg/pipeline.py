@@ -14,6 +14,7 @@ from kg.extract import extract, make_nlp
 from kg.graph import build_graph
 from kg.link import LinkResult, link_concepts
 from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
+from kg.store import ExtractionCache
 
 __all__ = ["BuildResult", "build", "run_extraction"]
 
@@ -27,6 +28,7 @@ class BuildResult:
     extractions: list[Extraction]
     link: LinkResult
     timings: dict[str, float] = field(default_factory=dict)
+    reused: int = 0        # articles whose extraction came from the cache
 
     @property
     def n_mentions(self) -> int:
@@ -54,14 +56,18 @@ def _from_tuples(record: tuple) -> Extraction:
 
 
 def run_extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
-                   jobs: int = 1, progress: Callable[[int], None] | None = None
+                   jobs: int = 1, progress: Callable[[int], None] | None = None,
+                   on_batch: Callable[[list[Article], list[Extraction]], None] | None = None
                    ) -> list[Extraction]:
     """Extract every article with a pipeline built from ``lexicon``.
 
     With ``jobs`` > 1 and enough articles, batches go to worker processes that fork
     from this one (so the pipeline is built once) and send back plain `Extraction`
     records, never spaCy Docs. The result is in the order of ``articles`` either way.
+    ``on_batch`` receives each finished batch (to cache it at once).
     """
+    if not articles:
+        return []
     global _NLP
     nlp = make_nlp(lexicon)
     gc.collect()
@@ -72,22 +78,32 @@ def run_extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry],
         batches = [list(articles[i:i + _BATCH]) for i in range(0, len(articles), _BATCH)]
         try:
             with mp.get_context("fork").Pool(jobs) as pool:
-                for done in pool.imap(_extract_batch, batches):
-                    out.extend(_from_tuples(record) for record in done)
+                for batch, done in zip(batches, pool.imap(_extract_batch, batches)):
+                    results = [_from_tuples(record) for record in done]
+                    out.extend(results)
+                    if on_batch:
+                        on_batch(batch, results)
                     if progress:
                         progress(len(done))
         finally:
             _NLP = None
         return out
+    pending: list[Extraction] = []
     for extraction in extract(articles, nlp):
         out.append(extraction)
+        pending.append(extraction)
+        if on_batch and len(pending) == _BATCH:
+            on_batch(list(articles[len(out) - _BATCH:len(out)]), pending)
+            pending = []
         if progress:
             progress(1)
+    if on_batch and pending:
+        on_batch(list(articles[len(out) - len(pending):len(out)]), pending)
     return out
 
 
 def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
-          threshold: float = 92.0, jobs: int = 1,
+          threshold: float = 92.0, jobs: int = 1, cache: ExtractionCache | None = None,
           progress: Callable[[int], None] | None = None,
           forced: Sequence[tuple[str, str]] = (), forbidden: Sequence[tuple[str, str]] = (),
           dropped: Sequence[str] = ()) -> BuildResult:
@@ -103,6 +119,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         Fuzzy score needed to merge two long names.
     jobs : int, optional
         Worker processes for extraction.
+    cache : ExtractionCache, optional
+        Reuse the extraction of articles seen before; store the new ones batch by batch.
     progress : callable, optional
         Called with the number of articles just extracted.
     forced, forbidden, dropped
@@ -114,7 +132,14 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    extractions = run_extraction(articles, lexicon, jobs=jobs, progress=progress)
+    cached = cache.get(articles) if cache is not None else {}
+    if progress and cached:
+        progress(len(cached))
+    todo = [a for a in articles if a.id not in cached]
+    fresh = run_extraction(todo, lexicon, jobs=jobs, progress=progress,
+                           on_batch=cache.put_batch if cache is not None else None)
+    by_id = {**cached, **{e.article_id: e for e in fresh}}
+    extractions = [by_id[a.id] for a in articles]
     timings["extract"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -130,4 +155,4 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     linked = [(m, link.key_of[m.surface]) for m in mentions if m.surface in link.key_of]
     graph = build_graph(articles, link.concepts.values(), linked, hierarchy=hierarchy)
     timings["graph"] = time.perf_counter() - start
-    return BuildResult(graph, list(articles), extractions, link, timings)
+    return BuildResult(graph, list(articles), extractions, link, timings, reused=len(cached))

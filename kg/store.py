@@ -1,0 +1,136 @@
+"""On-disk cache of extraction results in SQLite, keyed by content and extractor."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from kg.model import AliasPair, Article, Extraction, Mention
+
+__all__ = ["ExtractionCache", "cache_key"]
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = 1
+
+
+def cache_key(text: str, fingerprint: str) -> str:
+    """Key a cached result by the text and the extractor that produced it.
+
+    >>> cache_key("ab", "c") != cache_key("a", "bc")
+    True
+    """
+    payload = json.dumps({"text": text, "extractor": fingerprint},
+                         ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class ExtractionCache:
+    """Mentions and definition pairs per article text, in one SQLite file.
+
+    Every write is a transaction, so a build killed at any moment leaves the entries it
+    committed and nothing half-written. A file that is not a readable cache is moved
+    aside (``<name>.corrupt-<time>``) with a warning and a new one is started. Deleting
+    the file is always safe.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> cache = ExtractionCache(pathlib.Path(tempfile.mkdtemp()) / "c.sqlite", "fp")
+    >>> article = Article("a1", "t", "LoRA 微调")
+    >>> found = Extraction("a1", (Mention("a1", "LoRA", "lora", 0, 4),))
+    >>> cache.put([(article, found)])
+    >>> cache.get([article])["a1"].mentions[0].concept_key
+    'lora'
+    >>> cache.close()
+    """
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError as err:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.warning("%s is not a readable cache (%s); moved to %s and starting a new one",
+                        self.path, err, aside.name)
+            self.path.replace(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self.db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+            db.execute("CREATE TABLE IF NOT EXISTS extractions "
+                       "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA),))
+                db.commit()
+            elif row[0] != str(_SCHEMA):
+                db.execute("DELETE FROM extractions")
+                db.execute("UPDATE meta SET value = ? WHERE name = 'schema'", (str(_SCHEMA),))
+                db.commit()
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("integrity check failed")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def get(self, articles: Sequence[Article]) -> dict[str, Extraction]:
+        """Cached extractions of ``articles``, by article id; absent ones are left out."""
+        keys = {self._key(a): a for a in articles}
+        found: dict[str, Extraction] = {}
+        items = list(keys)
+        for start in range(0, len(items), 500):
+            chunk = items[start:start + 500]
+            rows = self.db.execute(
+                f"SELECT key, value FROM extractions WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall()
+            for key, value in rows:
+                article = keys[key]
+                try:
+                    found[article.id] = _decode(article.id, value)
+                except (ValueError, TypeError, KeyError):
+                    log.warning("%s: a damaged cache entry was ignored", self.path)
+        return found
+
+    def put(self, results: Iterable[tuple[Article, Extraction]]) -> None:
+        """Store results in one transaction."""
+        rows = [(self._key(a), _encode(e)) for a, e in results]
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO extractions VALUES (?, ?)", rows)
+
+    def put_batch(self, articles: Sequence[Article], results: Sequence[Extraction]) -> None:
+        """`put` for the pipeline's batch callback."""
+        self.put(zip(articles, results))
+
+    def _key(self, article: Article) -> str:
+        # a cut article drops the mention at its cut, so the flag is part of the key
+        return cache_key(article.text, f"{self.fingerprint}|cut={article.truncated}")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _encode(extraction: Extraction) -> str:
+    mentions = [[m.surface, m.concept_key, m.start, m.end, m.origin, m.type]
+                for m in extraction.mentions]
+    pairs = [[p.long, p.short] for p in extraction.pairs]
+    return json.dumps([mentions, pairs], ensure_ascii=False, separators=(",", ":"))
+
+
+def _decode(article_id: str, value: str) -> Extraction:
+    mentions, pairs = json.loads(value)
+    return Extraction(article_id, tuple(Mention(article_id, *m) for m in mentions),
+                      tuple(AliasPair(article_id, long, short) for long, short in pairs))
