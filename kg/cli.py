@@ -69,16 +69,20 @@ class PathError(click.ClickException):
 @click.option("--no-cache", is_flag=True, help="Extract every article again; keep no cache.")
 @click.option("--cooccurrence", is_flag=True,
               help="Also write cooccurrence.graphml: concepts linked by shared articles.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) when any input cannot be read.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 @click.option("-v", "--verbose", is_flag=True, help="Print how long each stage took.")
 @click.option("-q", "--quiet", is_flag=True, help="Hide the progress bar and warnings.")
 def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, ...],
           vocab: tuple[Path, ...], threshold: float, rules_path: Path | None, jobs: int,
-          cache_path: Path | None, no_cache: bool, cooccurrence: bool, verbose: bool,
-          quiet: bool) -> None:
+          cache_path: Path | None, no_cache: bool, cooccurrence: bool, strict: bool,
+          debug: bool, verbose: bool, quiet: bool) -> None:
     """Build graph.graphml and graph.html from the articles in PATHS.
 
     PATHS are files or folders (read recursively): feed pages, Markdown, text, HTML,
-    RSS/Atom and JSON Lines.
+    RSS/Atom and JSON Lines. Files or lines that cannot be read are skipped and listed at
+    the end; the build goes on (exit 0) unless --strict. Outputs are replaced whole,
+    never left half-written.
 
     \b
     Example:
@@ -89,15 +93,33 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
     for path in paths:
         if not path.exists():
             raise PathError(f"{path}: no such file or folder")
-    paths = (*paths, sample_path()) if sample else paths
+    _setup_logging(quiet)
+    options = dict(paths=(*paths, sample_path()) if sample else paths, out=out,
+                   formats=formats, vocab=vocab, threshold=threshold, rules_path=rules_path,
+                   jobs=jobs, cache_path=None if no_cache else cache_path or
+                   out / ".kg-cache.sqlite", cooccurrence=cooccurrence, strict=strict,
+                   quiet=quiet)
+    try:
+        summary, timings = _build(**options)
+    except KgError as err:
+        raise click.ClickException(str(err)) from err
+    except (click.ClickException, click.Abort):
+        raise
+    except Exception as err:  # noqa: BLE001 - the one place that turns bugs into a message
+        if debug:
+            raise
+        raise click.ClickException(f"unexpected {type(err).__name__}: {err} (run again with "
+                                   "--debug to see where)") from err
+    click.echo(summary)
+    if verbose:
+        click.echo("time: " + ", ".join(f"{stage} {seconds:.2f}s"
+                                        for stage, seconds in timings.items()), err=True)
+
+
+def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cache_path,
+           cooccurrence, strict, quiet) -> tuple[str, dict[str, float]]:
+    """Run one build; return the summary line and the time of each stage."""
     skipped: list[str] = []
-
-    def problem(message: str) -> None:
-        skipped.append(message)
-        if not quiet:
-            click.echo(f"Warning: skipped {message}", err=True)
-
-    _quiet_logs()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -107,61 +129,60 @@ def build(paths: tuple[Path, ...], sample: bool, out: Path, formats: tuple[str, 
         timings[stage] = timings.get(stage, 0.0) + now - clock
         clock = now
 
+    articles = read_articles(paths, problem=skipped.append)
+    lap("read")
+    if skipped and not quiet:
+        click.echo(f"Skipped {len(skipped)} input(s):", err=True)
+        for message in skipped:
+            click.echo(f"  {message}", err=True)
+    if skipped and strict:
+        raise KgError(f"{len(skipped)} input(s) could not be read (--strict); nothing written")
+    if not articles:
+        raise KgError(f"{', '.join(str(p) for p in paths)} holds no readable articles")
+    lexicon = load_lexicon(vocab)
+    if rules_path is None and DEFAULT_RULES.is_file():
+        rules_path = DEFAULT_RULES
+    if rules_path is not None and not rules_path.is_file():
+        raise PathError(f"{rules_path}: no such file")
+    rules = read_rules(rules_path) if rules_path else MergeRules()
+    lap("vocabulary")
+    cache = ExtractionCache(cache_path, f"{nlp_fingerprint(lexicon)}|{__version__}") \
+        if cache_path else None
     try:
-        articles = read_articles(paths, problem=problem)
-        lap("read")
-        if not articles:
-            names = ", ".join(str(p) for p in paths)
-            raise KgError(f"{names} holds no readable articles")
-        lexicon = load_lexicon(vocab)
-        if rules_path is None and DEFAULT_RULES.is_file():
-            rules_path = DEFAULT_RULES
-        if rules_path is not None and not rules_path.is_file():
-            raise PathError(f"{rules_path}: no such file")
-        rules = read_rules(rules_path) if rules_path else MergeRules()
-        lap("vocabulary")
-        cache = None if no_cache else ExtractionCache(
-            cache_path or out / ".kg-cache.sqlite",
-            f"{nlp_fingerprint(lexicon)}|{__version__}")
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,
                                file=sys.stderr) as bar:
             result = pipeline.build(articles, lexicon, threshold=threshold, jobs=jobs,
-                                    cache=cache, progress=bar.update,
-                                    forced=rules.forced, forbidden=rules.forbidden,
-                                    dropped=rules.dropped)
-        G = result.graph
-        clock = time.perf_counter()
-        timings.update(result.timings)
-        if "graphml" in formats:
-            write_graphml(G, out / "graph.graphml")
-            lap("graphml")
-        if "json" in formats:
-            write_json(G, out / "graph.json")
-            lap("json")
-        if "html" in formats:
-            write_html(G, out / "graph.html")
-            lap("html")
-        if cooccurrence:
-            write_graphml(cooccurrence_graph(G), out / "cooccurrence.graphml")
-            lap("cooccurrence")
-        write_concepts_csv(G, out / "concepts.csv")
-        names = {k: c.name for k, c in result.link.concepts.items()}
-        write_merges_csv(result.link.merges, out / "merges.csv", names)
-        lap("csv")
-    except KgError as err:
-        raise click.ClickException(str(err)) from err
+                                    cache=cache, progress=bar.update, forced=rules.forced,
+                                    forbidden=rules.forbidden, dropped=rules.dropped)
     finally:
-        if "cache" in locals() and cache is not None:
+        if cache is not None:
             cache.close()
+    G = result.graph
+    clock = time.perf_counter()
+    timings.update(result.timings)
+    if "graphml" in formats:
+        write_graphml(G, out / "graph.graphml")
+        lap("graphml")
+    if "json" in formats:
+        write_json(G, out / "graph.json")
+        lap("json")
+    if "html" in formats:
+        write_html(G, out / "graph.html")
+        lap("html")
+    if cooccurrence:
+        write_graphml(cooccurrence_graph(G), out / "cooccurrence.graphml")
+        lap("cooccurrence")
+    write_concepts_csv(G, out / "concepts.csv")
+    names = {k: c.name for k, c in result.link.concepts.items()}
+    write_merges_csv(result.link.merges, out / "merges.csv", names)
+    lap("csv")
     n_concepts = sum(1 for _, k in G.nodes(data="kind") if k == "concept")
     reused = f" ({result.reused} reused from the cache)" if result.reused else ""
-    click.echo(f"{len(articles)} articles{reused}, {n_concepts} concepts, "
-               f"{result.n_mentions} mentions{f', {len(skipped)} files skipped' if skipped else ''}"
-               f" -> {out}")
-    if verbose:
-        click.echo("time: " + ", ".join(f"{stage} {seconds:.2f}s"
-                                        for stage, seconds in timings.items()), err=True)
+    summary = (f"{len(articles)} articles{reused}, {n_concepts} concepts, "
+               f"{result.n_mentions} mentions"
+               f"{f', {len(skipped)} input(s) skipped' if skipped else ''} -> {out}")
+    return summary, timings
 
 
 @main.command("eval")
@@ -189,9 +210,13 @@ def eval_(gold: Path, graph: Path, details: bool) -> None:
     click.echo(format_scores(scores, details=details))
 
 
-def _quiet_logs() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    logging.getLogger("kg.sources").setLevel(logging.ERROR)
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("Warning: %(message)s"))
+    logger = logging.getLogger("kg")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logger.propagate = False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,7 +45,8 @@ def test_an_unreadable_file_is_named_and_skipped(tmp_path):
     (tmp_path / "feeds" / "ok.md").write_text("# LoRA\n\nLoRA 微调。\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["build", str(tmp_path / "feeds"), "-o", str(tmp_path / "o")])
     assert result.exit_code == 0
-    assert "skipped feeds/bad.txt" in result.output and "1 articles" in result.output
+    assert "Skipped 1 input(s):\n  feeds/bad.txt is not text" in result.output
+    assert "1 articles" in result.output and "1 input(s) skipped" in result.output
 
 
 def test_unknown_format_is_refused():

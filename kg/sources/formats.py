@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,9 @@ from kg.errors import SourceError
 from kg.model import Article
 from kg.sources.text import clean_text, derive_title, strip_ellipsis
 
-__all__ = ["FORMATS", "sniff_format", "parse", "looks_like_feed_page"]
+__all__ = ["FORMATS", "sniff_format", "parse", "looks_like_feed_page", "MAX_ARTICLE_CHARS"]
+
+log = logging.getLogger(__name__)
 
 #: Extensions read when walking a folder, with the format each suggests.
 FORMATS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
@@ -23,6 +26,7 @@ _PAGINATION = re.compile(r"^[\s\d«»‹›<>|/·.…-]*(?:\d[\s\d«»‹›<>|/
                          r"^\s*(?:上一页|下一页|首页|尾页|next|prev(?:ious)?|older|newer)\b.*$",
                          re.IGNORECASE)
 _ARTICLE_MIN = 30          # shorter lines on a feed page are headers or navigation
+_SENTENCE_MARK = re.compile(r"[。！？.!?，,；;]\s*\S")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -77,8 +81,13 @@ def looks_like_feed_page(text: str) -> bool:
     if len(long) < 2:
         return False
     cut = sum(1 for line in long if strip_ellipsis(line)[1])
-    paged = bool(lines) and bool(_PAGINATION.match(lines[-1])) and lines[-1].strip(" .") != ""
+    paged = bool(lines) and _is_pagination(lines[-1])
     return cut >= 2 or (paged and cut >= 1) or cut * 2 >= len(long) >= 2
+
+
+def _is_pagination(line: str) -> bool:
+    """``1 2 3``, ``« 1 2 »``, ``下一页``: navigation, never an article (short lines only)."""
+    return len(line) <= 120 and line.strip(" .") != "" and bool(_PAGINATION.match(line))
 
 
 def parse(fmt: str, text: str, name: str, problem: Problem) -> list[Article]:
@@ -86,9 +95,17 @@ def parse(fmt: str, text: str, name: str, problem: Problem) -> list[Article]:
     return list(_PARSERS[fmt](text, name, problem))
 
 
+#: Longer texts are cut for extraction: one article need not cost unbounded time or memory.
+MAX_ARTICLE_CHARS = 100_000
+
+
 def _article(title: str, text: str, source: str, *, url: str = "", date: str = "",
              truncated: bool | None = None) -> Article | None:
     text = clean_text(text).strip()
+    if len(text) > MAX_ARTICLE_CHARS:
+        log.warning("%s: an article of %d characters, cut to the first %d", source, len(text),
+                    MAX_ARTICLE_CHARS)
+        text, truncated = text[:MAX_ARTICLE_CHARS], True
     if truncated is None:
         text, truncated = strip_ellipsis(text)
     text = text.strip()
@@ -105,7 +122,7 @@ def _feed_page(text: str, name: str, problem: Problem) -> Iterator[Article]:
         line = line.strip()
         if len(line) < _ARTICLE_MIN and not strip_ellipsis(line)[1]:
             continue          # header, blank, or navigation
-        if _PAGINATION.match(line):
+        if _is_pagination(line):
             continue
         article = _article("", line, f"{name}:{number}")
         if article:
@@ -121,6 +138,11 @@ def _plain_text(text: str, name: str, problem: Problem) -> Iterator[Article]:
         lines.pop(0)
     if not lines:
         problem(f"{name}: empty file")
+        return
+    real = [line for line in lines if line.strip()]
+    if all(len(line.strip()) < _ARTICLE_MIN for line in real) and len(real) <= 6 and \
+            not any(_SENTENCE_MARK.search(line) for line in real):
+        problem(f"{name}: no article text, only short header or navigation lines")
         return
     first, rest = lines[0].strip(), "\n".join(lines[1:]).strip()
     title = first if rest and len(first) <= 100 and not strip_ellipsis(first)[1] else ""
