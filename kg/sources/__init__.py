@@ -26,35 +26,39 @@ def sample_path() -> Path:
     return Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+def iter_files(paths: Iterable[Path], *, problem: Callable[[str], None] | None = None
+               ) -> Iterator[tuple[Path, str]]:
     """Yield ``(file, display name)`` for every readable file under ``paths``, sorted.
 
     Folders are walked recursively, skipping hidden entries and files whose extension is
     not an article format; links are followed once (a link loop is not walked twice).
-    The display name is relative to the folder given, prefixed with its name.
+    The display name is relative to the folder given, prefixed with its name. Files and
+    folders passed over are reported to ``problem`` (by default, logged).
     """
+    notes = problem or (lambda message: log.warning("%s", message))
     for root in paths:
         root = Path(root)
         if root.is_dir():
             base = root.resolve().name or str(root)
             seen: set[Path] = set()
-            yield from _walk(root, base, seen)
+            yield from _walk(root, base, seen, notes)
         elif root.exists():
             yield root, root.name
         else:
             raise SourceError(f"{root}: no such file or folder")
 
 
-def _walk(folder: Path, prefix: str, seen: set[Path]) -> Iterator[tuple[Path, str]]:
+def _walk(folder: Path, prefix: str, seen: set[Path], notes: Callable[[str], None]
+          ) -> Iterator[tuple[Path, str]]:
     real = folder.resolve()
     if real in seen:
-        log.warning("%s: skipped, a link back to a folder already read", prefix)
+        notes(f"{prefix}: a link back to a folder already read (not followed)")
         return
     seen.add(real)
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as err:
-        log.warning("%s: skipped, cannot list the folder (%s)", prefix, err.strerror)
+        notes(f"{prefix}: cannot list the folder ({err.strerror})")
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -63,13 +67,16 @@ def _walk(folder: Path, prefix: str, seen: set[Path]) -> Iterator[tuple[Path, st
         path = Path(entry.path)
         try:
             if entry.is_dir():
-                yield from _walk(path, name, seen)
+                yield from _walk(path, name, seen, notes)
             elif entry.is_file() and Path(entry.name).suffix.lower() in FORMATS:
                 yield path, name
             elif entry.is_file():
-                log.info("%s: skipped, not an article format", name)
+                suffix = Path(entry.name).suffix.lower() or "no extension"
+                notes(f"{name}: not an article format ({suffix})")
+            elif not entry.is_dir():
+                notes(f"{name}: a broken link or not a regular file")
         except OSError as err:
-            log.warning("%s: skipped (%s)", name, err.strerror)
+            notes(f"{name}: cannot read ({err.strerror})")
 
 
 def read_file(path: Path, name: str, *, fmt: str | None = None,
@@ -125,7 +132,7 @@ def read_articles(paths: Iterable[Path], *, fmt: str | None = None,
     """
     notes = problem or (lambda message: log.warning("%s", message))
     raw: list[Article] = []
-    for path, name in iter_files(paths):
+    for path, name in iter_files(paths, problem=notes):
         try:
             raw.extend(read_file(path, name, fmt=fmt, problem=notes))
         except SourceError as err:
