@@ -3,8 +3,9 @@
     python benchmarks/run.py [--sizes 1000,20000] [--work DIR]
 
 Rows: the floor (read every page, split articles, one regular expression of term shapes
-over each), `kg build` end to end (GraphML and HTML written), and linking 50,000
-distinct names. Each row gives articles/s, MB/s, its time as a multiple of the floor's,
+over each); `kg build` end to end (GraphML and HTML written) with no cache, with
+`--jobs 1` and `--jobs 2`; a rebuild after adding 1% new articles, with the cache of the
+first build; and linking 50,000 distinct names. Each row gives articles/s, MB/s, its time as a multiple of the floor's,
 and peak RSS of the process that ran it. Absolute speeds drift on a shared machine; the
 ratios are what to compare.
 """
@@ -15,6 +16,7 @@ import json
 import random
 import re
 import resource
+import shutil
 import string
 import subprocess
 import sys
@@ -111,9 +113,27 @@ def main() -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(row(f"floor, {size:,} articles", base["seconds"], base["articles"], mb,
                   base["seconds"], rss))
-        built = _child(BUILD, str(feed), str(args.work / f"out-{size}"))
-        print(row(f"kg build, {size:,} articles, no cache", built["seconds"], size, mb,
-                  base["seconds"], built["rss_mb"]))
+        out = args.work / f"out-{size}"
+        runs = {}
+        for jobs in (1, 2):
+            runs[jobs] = _child(BUILD, str(feed), str(out), "--no-cache", "--jobs", str(jobs))
+            print(row(f"kg build, {size:,} articles, no cache, --jobs {jobs}",
+                      runs[jobs]["seconds"], size, mb, base["seconds"], runs[jobs]["rss_mb"]))
+        print(f"| --jobs 2 speed-up, {size:,} articles | {runs[1]['seconds'] / runs[2]['seconds']:.2f}x "
+              "| - | - | - | - |")
+        grown = args.work / f"feed-{size}-plus1pct"
+        if grown.exists():
+            shutil.rmtree(grown)
+        shutil.copytree(feed, grown)
+        write_feed(grown / "new", max(1, size // 100), seed=size + 1)
+        cache = args.work / f"cache-{size}.sqlite"
+        cache.unlink(missing_ok=True)
+        _child(BUILD, str(feed), str(out), "--cache", str(cache))
+        rebuilt = _child(BUILD, str(grown), str(out), "--cache", str(cache))
+        print(row(f"rebuild after +1% articles ({size // 100:,}), cache", rebuilt["seconds"],
+                  size + size // 100, mb, base["seconds"], rebuilt["rss_mb"]))
+        print(f"| rebuild / full build (--jobs 2), {size:,} articles | "
+              f"{rebuilt['seconds'] / runs[2]['seconds']:.2f} | - | - | - | - |")
     linked = _child(LINK, str(args.names))
     print(f"| linking {linked['names']:,} distinct names | {linked['seconds']:.2f} | - | - | - "
           f"| {linked['rss_mb']:,.0f} |")

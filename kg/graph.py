@@ -121,10 +121,10 @@ def build_graph(articles: Iterable[Article], concepts: Iterable[Concept],
         G.add_node(concept_node(concept.key), kind=CONCEPT, label=concept.name,
                    type=concept.type, aliases=aliases, articles=per_concept[concept.key],
                    mentions=mention_total[concept.key], origin=concept.origin)
-    for (article_id, key), n in sorted(counts.items()):
-        if key in kept:
-            G.add_edge(article_node(article_id), concept_node(key), kind="mentions", count=n,
-                       weight=n, contexts=contexts[(article_id, key)])
+    G.add_edges_from((f"article:{article_id}", f"concept:{key}",
+                      {"kind": "mentions", "count": n, "weight": n,
+                       "contexts": contexts[(article_id, key)]})
+                     for (article_id, key), n in sorted(counts.items()) if key in kept)
     for child, parent, kind in sorted(set(hierarchy)):
         if child in kept and parent in kept and child != parent:
             G.add_edge(concept_node(child), concept_node(parent), kind=kind,
