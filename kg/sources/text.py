@@ -89,9 +89,10 @@ def strip_ellipsis(text: str) -> tuple[str, bool]:
     >>> strip_ellipsis("LoRA(LowRank Adapt...")
     ('LoRA(LowRank Adapt', True)
     """
-    cut = ELLIPSIS.search(text)
+    tail = text[-64:]          # the pattern is anchored at the end: look only there
+    cut = ELLIPSIS.search(tail)
     if cut:
-        return text[:cut.start()], True
+        return text[:len(text) - len(tail) + cut.start()], True
     return text, False
 
 
