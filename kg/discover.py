@@ -48,6 +48,7 @@ _NOT_TERMS = frozenset("""
     TLDR TL FAQ PDF URL URI HTTP HTTPS HTML JSON YAML XML CSV TSV TODO NOTE ID OK PS QA DIY
     II III IV VI VII VIII IX XI XII PPT PNG JPG JPEG GIF SVG MP4 WIP TBD FYI EOF UTF ASCII
     Github GitHub Paper Code Task Model Prompt Step Figure Table Introduction Overview Background
+    NaN Inf None True False Null NULL
 """.split())
 
 _LEADING = set("在对为用从向于以中个种才算就将把被让使等")
