@@ -165,3 +165,16 @@ def test_a_killed_build_leaves_valid_outputs_and_the_rerun_matches(tmp_path):
     subprocess.run([sys.executable, "-m", "kg.cli", "build", str(feed), "-o", str(out), "-q"],
                    check=True)
     assert (out / "graph.graphml").read_bytes() == (clean / "graph.graphml").read_bytes()
+
+
+def test_a_feed_that_is_only_a_url_is_never_fetched(monkeypatch):
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a reader tried to use the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", no_network)
+    problems = []
+    assert parse("rss", "http://example.org/feed.xml", "f.xml", problems.append) == []
+    assert problems and "not a readable RSS/Atom feed" in problems[0]

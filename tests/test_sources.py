@@ -167,3 +167,13 @@ def test_seed_pages_hold_31_distinct_articles(seeds):
         1 for p in seeds.glob("*.txt") for line in p.read_text(encoding="utf-8").splitlines()
         if len(line.strip()) >= 30) - 5
     assert all(not a.text.endswith("...") for a in articles)
+
+
+def test_a_feed_in_gbk_with_its_declaration_reads_right(tmp_path):
+    xml = ('<?xml version="1.0" encoding="gb2312"?><rss version="2.0"><channel><title>t</title>'
+           '<item><title>投机解码</title><description>投机解码用草稿模型加速。</description></item>'
+           '</channel></rss>')
+    path = tmp_path / "gbk.xml"
+    path.write_bytes(xml.encode("gb2312"))
+    [a] = read_file(path, "gbk.xml")
+    assert a.title == "投机解码" and a.text == "投机解码用草稿模型加速。"

@@ -1,6 +1,7 @@
 """One parser per input format; each turns a file's text into articles (ids unset)."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -229,7 +230,10 @@ def html_to_text(html: str) -> tuple[str, str]:
 def _rss(text: str, name: str, problem: Problem) -> Iterator[Article]:
     import feedparser
 
-    parsed = feedparser.parse(text)
+    # Bytes, never a str: feedparser fetches a str that looks like a URL over the network.
+    # The text is decoded already, so its XML declaration must now say UTF-8.
+    text = _XML_ENCODING.sub(r'\1"utf-8"', text, count=1)
+    parsed = feedparser.parse(io.BytesIO(text.encode("utf-8")))
     starts = [m.start() for m in re.finditer(r"<(?:item|entry)[\s>]", text)]
     if parsed.bozo and not parsed.entries:
         reason = getattr(parsed, "bozo_exception", "")
@@ -252,6 +256,9 @@ def _rss(text: str, name: str, problem: Problem) -> Iterator[Article]:
             yield article
         else:
             problem(f"{name}:{line}: an item with no text")
+
+
+_XML_ENCODING = re.compile(r"""^(\ufeff?\s*<\?xml[^>]*?encoding\s*=\s*)["'][^"']*["']""")
 
 
 def _feed_date(entry) -> str:
