@@ -1,6 +1,7 @@
 """Shared fixtures: the lexicon and the spaCy pipeline are built once per run."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,12 @@ def seeds():
     if not SEEDS.is_dir():
         pytest.skip("../shared/seeds is absent")
     return SEEDS
+
+
+# CI runs the property tests with a fixed seed so a landing never depends on luck;
+# a developer's run explores new examples each time.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
