@@ -11,10 +11,7 @@ import click
 
 from kg import pipeline
 from kg.analysis import cooccurrence_graph
-from kg import __version__
 from kg.errors import KgError
-from kg.extract import nlp_fingerprint
-from kg.store import ExtractionCache
 from kg.export import (write_concepts_csv, write_graphml, write_html, write_json,
                        write_merges_csv)
 from kg.lexicon import load_lexicon
@@ -146,8 +143,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         raise PathError(f"{rules_path}: no such file")
     rules = read_rules(rules_path) if rules_path else MergeRules()
     lap("vocabulary")
-    cache = ExtractionCache(cache_path, f"{nlp_fingerprint(lexicon)}|{__version__}") \
-        if cache_path else None
+    cache = pipeline.open_cache(cache_path, lexicon) if cache_path else None
     try:
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,

@@ -7,16 +7,17 @@ import multiprocessing as mp
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import networkx as nx
 
-from kg.extract import extract, make_nlp
+from kg.extract import extract, make_nlp, nlp_fingerprint
 from kg.graph import build_graph
 from kg.link import LinkResult, link_concepts
 from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
 from kg.store import ExtractionCache
 
-__all__ = ["BuildResult", "build", "run_extraction"]
+__all__ = ["BuildResult", "build", "run_extraction", "open_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,13 @@ class BuildResult:
     @property
     def n_mentions(self) -> int:
         return sum(len(e.mentions) for e in self.extractions)
+
+
+def open_cache(path: Path, lexicon: Sequence[LexiconEntry]) -> ExtractionCache:
+    """The extraction cache at ``path`` for this vocabulary, code and kg version."""
+    from kg import __version__
+
+    return ExtractionCache(path, f"{nlp_fingerprint(lexicon)}|{__version__}")
 
 
 _NLP = None          # the pipeline a forked worker inherits from its parent
