@@ -12,7 +12,7 @@ import click
 from kg import pipeline
 from kg.analysis import cooccurrence_graph
 from kg.errors import KgError
-from kg.export import (write_concepts_csv, write_graphml, write_html, write_json,
+from kg.export import (write_all, write_concepts_csv, write_graphml, write_html, write_json,
                        write_merges_csv)
 from kg.lexicon import load_lexicon
 from kg.rules import DEFAULT_RULES, MergeRules, read_rules
@@ -157,22 +157,17 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     G = result.graph
     clock = time.perf_counter()
     timings.update(result.timings)
-    if "graphml" in formats:
-        write_graphml(G, out / "graph.graphml")
-        lap("graphml")
-    if "json" in formats:
-        write_json(G, out / "graph.json")
-        lap("json")
-    if "html" in formats:
-        write_html(G, out / "graph.html")
-        lap("html")
-    if cooccurrence:
-        write_graphml(cooccurrence_graph(G), out / "cooccurrence.graphml")
-        lap("cooccurrence")
-    write_concepts_csv(G, out / "concepts.csv")
     names = {k: c.name for k, c in result.link.concepts.items()}
-    write_merges_csv(result.link.merges, out / "merges.csv", names)
-    lap("csv")
+    tasks = [(write_graphml, (G, out / "graph.graphml"))] if "graphml" in formats else []
+    tasks += [(write_json, (G, out / "graph.json"))] if "json" in formats else []
+    tasks += [(write_html, (G, out / "graph.html"))] if "html" in formats else []
+    if cooccurrence:
+        tasks.append((lambda: write_graphml(cooccurrence_graph(G), out / "cooccurrence.graphml"),
+                      ()))
+    tasks += [(write_concepts_csv, (G, out / "concepts.csv")),
+              (write_merges_csv, (result.link.merges, out / "merges.csv", names))]
+    write_all(tasks, jobs=jobs)      # GraphML in a second process beside the rest
+    lap("write")
     n_concepts = sum(1 for _, k in G.nodes(data="kind") if k == "concept")
     reused = f" ({result.reused} reused from the cache)" if result.reused else ""
     summary = (f"{len(articles)} articles{reused}, {n_concepts} concepts, "

@@ -5,10 +5,11 @@ import csv
 import io
 import json
 import math
+import multiprocessing as mp
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -18,7 +19,7 @@ import networkx as nx
 from kg.errors import OutputError
 from kg.graph import ARTICLE, CONCEPT, concept_graph
 
-__all__ = ["write_graphml", "write_json", "write_html", "write_concepts_csv", "write_merges_csv",
+__all__ = ["write_all", "write_graphml", "write_json", "write_html", "write_concepts_csv", "write_merges_csv",
            "render_html", "atomic_write", "TYPE_COLOURS", "TEMPLATES"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -181,6 +182,44 @@ def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> Non
         out.writerow([merge.surface, names.get(merge.concept_key, merge.concept_key),
                       merge.concept_key, merge.reason])
     atomic_write(path, buffer.getvalue())
+
+
+def write_all(tasks: Sequence[tuple[Callable, tuple]], *, jobs: int = 1) -> None:
+    """Run writer tasks ``(function, args)``; with ``jobs`` > 1 the first task (the
+    heaviest, GraphML) runs in a forked process while this one runs the rest.
+
+    Raises
+    ------
+    OutputError
+        When any task failed, with the child's message.
+    """
+    tasks = list(tasks)
+    if jobs < 2 or len(tasks) < 2 or "fork" not in mp.get_all_start_methods():
+        for function, args in tasks:
+            function(*args)
+        return
+    context = mp.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_run_task, args=(tasks[0], send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        for function, args in tasks[1:]:
+            function(*args)
+    finally:
+        message = receive.recv() if receive.poll(None) else "no answer"
+        child.join()
+    if message:
+        raise OutputError(message)
+
+
+def _run_task(task: tuple[Callable, tuple], send) -> None:
+    function, args = task
+    try:
+        function(*args)
+        send.send("")
+    except Exception as err:  # noqa: BLE001 - reported to the parent as its message
+        send.send(str(err) if isinstance(err, OutputError) else f"{type(err).__name__}: {err}")
 
 
 def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "100vh",

@@ -100,3 +100,18 @@ def test_test_articles_build(lexicon):
     G = pipeline.build(read_articles([ARTICLES]), lexicon).graph
     assert G.has_edge("concept:adamw", next(n for n, d in G.nodes(data=True)
                                             if d.get("title") == "Adam vs AdamW"))
+
+
+def test_parallel_writing_reports_a_failed_output(sample_graph, tmp_path):
+    from kg.errors import OutputError
+    from kg.export import write_all
+
+    (tmp_path / "blocker").write_text("a file where a folder should be", encoding="utf-8")
+    good = tmp_path / "ok.json"
+    with pytest.raises(OutputError, match="blocker"):
+        write_all([(write_graphml, (sample_graph, tmp_path / "blocker" / "g.graphml")),
+                   (write_json, (sample_graph, good))], jobs=2)
+    assert good.exists()                     # the other outputs were still written
+    write_all([(write_graphml, (sample_graph, tmp_path / "g.graphml")),
+               (write_json, (sample_graph, tmp_path / "g.json"))], jobs=2)
+    assert load(tmp_path / "g.graphml").number_of_nodes() == sample_graph.number_of_nodes()
