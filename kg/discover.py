@@ -112,9 +112,8 @@ def _is_noise(term: str, han_context: bool) -> bool:
     if "/" in term:                         # paths, domains
         return True
     words = term.split()
-    if len(words) > 1:
-        return all(word_zipf(w.lower()) >= 4.0 for w in words if w[:1].isupper()) and \
-            words[-1].lower() not in HEADS
+    if len(words) > 1:      # "Our Method", "Vision Layers": ordinary words, capitalised
+        return all(word_zipf(w.lower()) >= 4.0 for w in words if w[:1].isupper())
     if _CAMEL.search(term) or _DIGIT_NAME.match(term):
         if term.islower():
             return True

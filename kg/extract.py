@@ -216,21 +216,25 @@ class ConceptTagger:
 
 def settle(vocab: Sequence[tuple[int, int, str]], defined: Sequence[tuple[int, int]],
            found: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str, str]]:
-    """Choose among overlapping spans: the longest first, then vocabulary, definition, shape.
+    """Choose among overlapping spans.
 
-    Returns ``(start, end, key, kind)`` sorted by start: ``key`` is the vocabulary key
-    or "", ``kind`` is "vocabulary", "definition" or a type guess for a discovered term.
+    Vocabulary matches and definition sides compete, the longest first (the vocabulary on
+    a tie); a discovered term only fills text nothing else claims, so ``LoRA Adapters``
+    never hides the known ``LoRA``. Returns ``(start, end, key, kind)`` sorted by start:
+    ``key`` is the vocabulary key or "", ``kind`` is "vocabulary", "definition" or a
+    type guess for a discovered term.
 
-    >>> settle([(0, 4, "lora")], [(0, 4), (5, 9)], [(5, 9, ""), (10, 16, "")])
-    [(0, 4, 'lora', 'vocabulary'), (5, 9, '', 'definition'), (10, 16, '', '')]
+    >>> settle([(0, 4, "lora")], [(5, 9)], [(0, 13, ""), (5, 9, ""), (14, 20, "")])
+    [(0, 4, 'lora', 'vocabulary'), (5, 9, '', 'definition'), (14, 20, '', '')]
     """
     candidates = [(s, e, 0, key, "vocabulary") for s, e, key in vocab]
     candidates += [(s, e, 1, "", "definition") for s, e in defined]
-    candidates += [(s, e, 2, "", kind) for s, e, kind in found]
     candidates.sort(key=lambda c: (c[0] - c[1], c[2], c[0]))
-    taken = bytearray(max((c[1] for c in candidates), default=0))
+    found = sorted(found, key=lambda f: (f[0] - f[1], f[0]))
+    size = max((c[1] for c in [*candidates, *found]), default=0)
+    taken = bytearray(size)
     chosen = []
-    for start, end, _, key, kind in candidates:
+    for start, end, _, key, kind in [*candidates, *((s, e, 2, "", k) for s, e, k in found)]:
         if not any(taken[start:end]):
             taken[start:end] = b"\x01" * (end - start)
             chosen.append((start, end, key, kind))
