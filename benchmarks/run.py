@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import re
 import resource
 import shutil
-import string
 import subprocess
 import sys
 import time

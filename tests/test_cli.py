@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import networkx as nx
-import pytest
 from click.testing import CliRunner
 
 from kg.cli import main

@@ -1,7 +1,6 @@
 """Extraction quality against the team's gold annotations (kg eval), as a regression floor."""
 from __future__ import annotations
 
-import pytest
 
 from kg import pipeline
 from kg.evaluate import Score, evaluate, read_gold

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 from click.testing import CliRunner
 
 from kg.cli import main

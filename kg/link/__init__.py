@@ -1,0 +1,255 @@
+"""Merge duplicate concept names with evidence and guards -> Concept and an alias map."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from kg.lexicon import slugify
+from kg.link.candidates import (VocabIndex, candidate_pairs, fuzzy_candidates,
+                                vocabulary_index)
+from kg.link.clusters import Linker, conflict
+from kg.link.naming import find_variants, guess_type, restore_separators
+from kg.model import AliasPair, Concept, LexiconEntry, Mention
+from kg.names import abbreviation_matches, compact, initials, normalize, singular
+
+__all__ = ["Linker", "LinkResult", "Merge", "conflict", "candidate_pairs", "link_concepts",
+           "same_concept", "restore_separators", "normalize", "compact"]
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """One surface form joined to a concept, and why."""
+
+    surface: str
+    concept_key: str
+    reason: str
+
+
+@dataclass
+class LinkResult:
+    concepts: dict[str, Concept]                  # key -> concept
+    key_of: dict[str, str]                        # surface form as written -> concept key
+    merges: list[Merge] = field(default_factory=list)
+    variants: list[tuple[str, str]] = field(default_factory=list)   # (variant key, base key)
+
+    def concept_for(self, mention: Mention) -> str | None:
+        """The concept key a mention belongs to, or None when it was dropped."""
+        return self.key_of.get(mention.surface)
+
+
+def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], *,
+                  pairs: Iterable[AliasPair] = (), threshold: float = 92.0,
+                  forced: Iterable[tuple[str, str]] = (),
+                  forbidden: Iterable[tuple[str, str]] = (),
+                  dropped: Iterable[str] = ()) -> LinkResult:
+    """Decide which concept every mention denotes, merging duplicates.
+
+    Evidence, strongest first: a vocabulary term (exact, or equal after normalising width,
+    case, script, separators and a plural ``s``); a user's forced merge; a definition in an
+    article (``推测解码(speculative decoding)``); an acronym whose letters are the initials
+    of exactly one multi-word name; fuzzy similarity of long names (``SelfAtention``).
+    Each merge must pass the guards of `conflict`. The result does not depend on the
+    order of the mentions.
+
+    Parameters
+    ----------
+    mentions : iterable of Mention
+        Vocabulary mentions carry their key; discovered ones carry ``""``.
+    lexicon : sequence of LexiconEntry
+    pairs : iterable of AliasPair
+        Names the articles define as one concept.
+    threshold : float, optional
+        Fuzzy score (0-100) needed to merge two long names.
+    forced, forbidden : iterable of (str, str)
+        Merges the user forces or forbids.
+    dropped : iterable of str
+        Names the user wants dropped; a vocabulary name drops its whole concept.
+
+    Returns
+    -------
+    LinkResult
+    """
+    mentions = list(mentions)
+    pairs = sorted(set((p.long, p.short, p.article_id) for p in pairs))
+    drop = {compact(d) for d in dropped}
+    index = vocabulary_index(tuple(lexicon))
+    by_key = index.by_key
+    linker = Linker(forbidden)
+    merges: dict[str, Merge] = {}
+    vocab_names: dict[str, str] = {}
+    surfaces = sorted({m.surface for m in mentions} | {n for p in pairs for n in p[:2]})
+    for mention in mentions:
+        if mention.concept_key:
+            vocab_names.setdefault(mention.surface, mention.concept_key)
+    drop_keys = {index.key_of(d) for d in dropped} - {None}
+    for name in surfaces:
+        key = vocab_names.get(name) or index.key_of(name)
+        if compact(name) in drop or key in drop_keys:
+            continue
+        if key:
+            linker.attach(name, key)
+            merges[name] = Merge(name, key, "vocabulary term" if name in vocab_names
+                                 or normalize(name) in _terms(by_key[key]) else
+                                 "vocabulary term, normalised")
+        else:
+            linker.add(name)
+    same_name: dict[str, list[str]] = defaultdict(list)
+    for name in surfaces:
+        if name in linker.parent and linker.clusters.get(name) is not None \
+                and linker.clusters[name].key is None:
+            same_name[singular(name)].append(name)
+    for names in same_name.values():
+        for other in names[1:]:
+            if linker.union(names[0], other):
+                for n in (names[0], other):
+                    merges.setdefault(n, Merge(n, "", "same name, normalised"))
+    for a, b in sorted(forced):
+        nodes = []
+        for n in (a, b):
+            key = index.key_of(n)
+            if key:
+                linker.attach(n, key)
+            else:
+                linker.add(n)
+            nodes.append(n)
+        if linker.union(*nodes, force=True):
+            for n in (a, b):
+                merges[n] = Merge(n, "", "forced by the user")
+    for long, short, article_id in pairs:
+        if long in linker.parent and short in linker.parent and linker.union(long, short):
+            for n in (long, short):
+                merges.setdefault(n, Merge(n, "", f"definition in article {article_id}"))
+    _link_acronyms(linker, surfaces, index, merges)
+    candidates = [n for n in surfaces if n in linker.parent]
+    seen = set(candidates)
+    for score, a, b in fuzzy_candidates(candidates, index, threshold):
+        for n in (a, b):
+            if n not in linker.parent:
+                linker.attach(n, index.key_of(n))
+        if linker.union(a, b):
+            for n in (a, b):
+                if n in seen:
+                    merges.setdefault(n, Merge(n, "", f"fuzzy score {score:g}"))
+    return _result(linker, mentions, by_key, merges, seen)
+
+
+def _link_acronyms(linker: Linker, surfaces: Sequence[str], index: VocabIndex,
+                   merges: dict[str, Merge]) -> None:
+    """Join a new acronym to the one multi-word name whose initials it spells."""
+    multi: dict[str, list[str]] = defaultdict(list)
+    for name in surfaces:
+        if name in linker.parent and (" " in name or "-" in name) and not _HAN.search(name):
+            multi[initials(name)].append(name)
+    for name in surfaces:
+        if name not in linker.parent or linker.clusters[linker.find(name)].key is not None:
+            continue
+        if not (re.fullmatch(r"[A-Z][A-Za-z]*[A-Z]s?", name) and len(name) >= 3):
+            continue
+        letters = name.rstrip("s").lower()
+        targets = {linker.find(t) for t in multi.get(letters, [])}
+        targets |= {f"\0{k}" for k in index.initials.get(letters, [])}
+        if len(targets) != 1:
+            continue
+        target = targets.pop()
+        if target.startswith("\0"):
+            linker.add(target, target[1:])
+        long = index.by_key[target[1:]].name if target.startswith("\0") else target
+        if abbreviation_matches(name, long) and linker.union(target, name):
+            merges.setdefault(name, Merge(name, "", "abbreviation"))
+
+
+@lru_cache(maxsize=8192)
+def _terms(entry: LexiconEntry) -> frozenset[str]:
+    return frozenset(normalize(t) for t in entry.terms)
+
+
+def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEntry],
+            merges: dict[str, Merge], seen: set[str]) -> LinkResult:
+    counts = Counter(m.surface for m in mentions)
+    types: dict[str, Counter] = defaultdict(Counter)
+    origins: dict[str, set] = defaultdict(set)
+    for m in mentions:
+        if m.type:
+            types[m.surface][m.type] += 1
+        origins[m.surface].add(m.origin)
+    concepts: dict[str, Concept] = {}
+    key_of: dict[str, str] = {}
+    used = set(by_key)
+    for root in sorted(linker.clusters, key=lambda r: min(linker.clusters[r].names)):
+        cluster = linker.clusters[root]
+        names = sorted(n for n in cluster.names if not n.startswith("\0") and n in seen)
+        if not names:
+            continue
+        if cluster.key:
+            entry = by_key[cluster.key]
+            key, name, kind, is_a, origin = entry.key, entry.name, entry.type, entry.is_a, \
+                "vocabulary"
+            aliases = tuple(dict.fromkeys([*names, *entry.terms]))
+        else:
+            name = max(names, key=lambda n: (not _HAN.search(n), " " in n or "-" in n,
+                                             counts[n], len(n), n))
+            key = base = slugify(name)
+            suffix = 2
+            while key in used:
+                key, suffix = f"{base}-{suffix}", suffix + 1
+            tally = Counter()
+            for n in names:
+                tally.update(types[n])
+            kind = tally.most_common(1)[0][0] if tally else guess_type(name)
+            origin = "definition" if any("definition" in origins[n] for n in names) \
+                else "discovered"
+            aliases, is_a = tuple(names), ()
+        used.add(key)
+        concepts[key] = Concept(key, name, kind, aliases, origin, is_a)
+        for n in names:
+            key_of[n] = key
+    variants = find_variants(concepts, by_key)
+    renamed: dict[str, str] = {}
+    names = {k: e.name for k, e in by_key.items()} | {k: c.name for k, c in concepts.items()}
+    for child, base in variants:
+        base_name = names[base]
+        restored = restore_separators(concepts[child].name, base_name)
+        new_key = slugify(restored)
+        if restored != concepts[child].name and new_key not in used:
+            used.add(new_key)
+            renamed[child] = new_key
+            concepts[new_key] = dataclasses.replace(concepts.pop(child), name=restored, key=new_key)
+    key_of = {n: renamed.get(k, k) for n, k in key_of.items()}
+    variants = sorted((renamed.get(c, c), renamed.get(b, b)) for c, b in variants)
+    final = []
+    for surface, merge in sorted(merges.items()):
+        if surface in key_of:
+            final.append(Merge(surface, key_of[surface], merge.reason))
+    return LinkResult(concepts, key_of, final, variants)
+
+
+@lru_cache(maxsize=1)
+def _default_lexicon() -> tuple[LexiconEntry, ...]:
+    from kg.lexicon import load_lexicon
+
+    return tuple(load_lexicon())
+
+
+def same_concept(a: str, b: str) -> bool:
+    """Decide whether two names denote one concept, with the bundled vocabulary.
+
+    Examples
+    --------
+    >>> same_concept("KimiVL", "Kimi-VL"), same_concept("投机解码", "Speculative Decoding")
+    (True, True)
+    >>> same_concept("Adam", "AdamW"), same_concept("GPT-4", "GPT-4o")
+    (False, False)
+    """
+    if a == b:
+        return True
+    mentions = [Mention("a", a, "", 0, len(a), "discovered"),
+                Mention("b", b, "", 0, len(b), "discovered")]
+    result = link_concepts(mentions, _default_lexicon())
+    ka, kb = result.key_of.get(a), result.key_of.get(b)
+    return ka is not None and ka == kb
