@@ -325,7 +325,7 @@ def _layout(G: nx.Graph, *, core: int = 400, seed: int = 0) -> dict[str, tuple[f
 
     rng = random.Random(seed)
     scale = 90.0 * max(1.0, G.number_of_nodes() ** 0.5)
-    if G.number_of_nodes() < 500:        # networkx's dense layout: no scipy needed
+    if G.number_of_nodes() < 500:        # a full force layout is quick at this size
         pos = nx.spring_layout(G, seed=seed, iterations=120,
                                k=2.0 / max(1.0, G.number_of_nodes() ** 0.5))
         return {n: (float(x) * scale, float(y) * scale) for n, (x, y) in pos.items()}

@@ -20,20 +20,20 @@ __all__ = ["make_nlp", "extract", "extract_mentions", "tokenize", "nlp_fingerpri
            "PIPELINE_VERSION", "LABEL", "CANDIDATE"]
 
 PIPELINE_VERSION = "kg-extract-1"
-LABEL = "ML_CONCEPT"        # a vocabulary match; span id = concept key
-CANDIDATE = "ML_CANDIDATE"  # a discovered term; span id = "" or a guessed type
+LABEL = "ML_CONCEPT"        # a vocabulary match; its kb_id is the concept key
+CANDIDATE = "ML_CANDIDATE"  # a discovered term or a side of a definition
 PAIRS_KEY = "kg_pairs"         # doc.user_data: definition pairs as character spans
 MENTIONS_KEY = "kg_mentions"   # doc.user_data: the settled mentions as tuples
 TEXT_KEY = "kg_text"           # doc.user_data: the text, kept by our tokenizer
 STARTS_KEY = "kg_starts"       # doc.user_data: character offset of every token
 
-
-def _text(doc: Doc) -> str:
-    return doc.user_data.get(TEXT_KEY) or doc.text
-
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9+#]|[.\-_/'](?=[A-Za-z0-9]))*|[\u3400-\u9fff]|\S")
 _TOKEN_OR_SPACE = re.compile(_TOKEN.pattern + r"|\s+")
 _GENERIC_TYPES = {"method", "concept", "task", "metric", "optimizer", "datatype"}
+
+
+def _text(doc: Doc) -> str:
+    return doc.user_data.get(TEXT_KEY) or doc.text
 
 
 def tokenize(text: str) -> list[str]:
@@ -173,10 +173,10 @@ class ConceptTagger:
             folded, exact = [], []
             for term in entry.surfaces:     # a pattern needs its tokens, not their spacing
                 if _case_sensitive(term, entry.type):
-                    exact += [Doc(self.vocab, words=_TOKEN.findall(f))
+                    exact += [Doc(self.vocab, words=tokenize(f))
                               for f in dict.fromkeys((term, term.upper()))]
                 else:
-                    folded.append(Doc(self.vocab, words=_TOKEN.findall(term)))
+                    folded.append(Doc(self.vocab, words=tokenize(term)))
             match_id = self.folded.vocab.strings.add(entry.key)
             self.keys[match_id] = entry.key
             if folded:

@@ -1,7 +1,7 @@
 """Compose the stages: articles -> mentions -> concepts -> graph. The one entry point."""
 from __future__ import annotations
 
-import gc
+import contextlib
 import logging
 import multiprocessing as mp
 import time
@@ -46,15 +46,13 @@ def open_cache(path: Path, lexicon: Sequence[LexiconEntry]) -> ExtractionCache:
 _NLP = None          # the pipeline a forked worker inherits from its parent
 _PARALLEL_FROM = 2000  # fewer articles than this are not worth the worker start-up
 _BATCH = 500
+_MENTION = ("surface", "concept_key", "start", "end", "origin", "type")
 
 
 def _extract_batch(batch: list[Article]) -> list[tuple]:
     """Extract in a worker; plain tuples pickle several times faster than dataclasses."""
     return [(e.article_id, [tuple(getattr(m, f) for f in _MENTION) for m in e.mentions],
              [(p.long, p.short) for p in e.pairs]) for e in extract(batch, _NLP)]
-
-
-_MENTION = ("surface", "concept_key", "start", "end", "origin", "type")
 
 
 def _from_tuples(record: tuple) -> Extraction:
@@ -67,46 +65,36 @@ def run_extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry],
                    jobs: int = 1, progress: Callable[[int], None] | None = None,
                    on_batch: Callable[[list[Article], list[Extraction]], None] | None = None
                    ) -> list[Extraction]:
-    """Extract every article with a pipeline built from ``lexicon``.
+    """Extract every article with a pipeline built from ``lexicon``, batch by batch.
 
     With ``jobs`` > 1 and enough articles, batches go to worker processes that fork
     from this one (so the pipeline is built once) and send back plain `Extraction`
     records, never spaCy Docs. The result is in the order of ``articles`` either way.
     ``on_batch`` receives each finished batch (to cache it at once).
     """
+    global _NLP
     if not articles:
         return []
-    global _NLP
     nlp = make_nlp(lexicon)
-    gc.collect()
-    gc.freeze()     # the pipeline's many objects need no more garbage-collector passes
+    batches = [list(articles[i:i + _BATCH]) for i in range(0, len(articles), _BATCH)]
+    parallel = jobs > 1 and len(articles) >= _PARALLEL_FROM and \
+        "fork" in mp.get_all_start_methods()
     out: list[Extraction] = []
-    if jobs > 1 and len(articles) >= _PARALLEL_FROM and "fork" in mp.get_all_start_methods():
-        _NLP = nlp
-        batches = [list(articles[i:i + _BATCH]) for i in range(0, len(articles), _BATCH)]
-        try:
-            with mp.get_context("fork").Pool(jobs) as pool:
-                for batch, done in zip(batches, pool.imap(_extract_batch, batches)):
-                    results = [_from_tuples(record) for record in done]
-                    out.extend(results)
-                    if on_batch:
-                        on_batch(batch, results)
-                    if progress:
-                        progress(len(done))
-        finally:
-            _NLP = None
-        return out
-    pending: list[Extraction] = []
-    for extraction in extract(articles, nlp):
-        out.append(extraction)
-        pending.append(extraction)
-        if on_batch and len(pending) == _BATCH:
-            on_batch(list(articles[len(out) - _BATCH:len(out)]), pending)
-            pending = []
-        if progress:
-            progress(1)
-    if on_batch and pending:
-        on_batch(list(articles[len(out) - len(pending):len(out)]), pending)
+    with contextlib.ExitStack() as stack:
+        if parallel:
+            _NLP = nlp
+            stack.callback(lambda: globals().update(_NLP=None))
+            pool = stack.enter_context(mp.get_context("fork").Pool(jobs))
+            done = ([_from_tuples(r) for r in records]
+                    for records in pool.imap(_extract_batch, batches))
+        else:
+            done = (list(extract(batch, nlp)) for batch in batches)
+        for batch, results in zip(batches, done):
+            out.extend(results)
+            if on_batch:
+                on_batch(batch, results)
+            if progress:
+                progress(len(results))
     return out
 
 
