@@ -1,9 +1,12 @@
 """Write a graph as GraphML, JSON, CSV tables and one self-contained HTML page."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import json
+import marshal
 import math
 import multiprocessing as mp
 import os
@@ -17,7 +20,9 @@ from xml.sax.saxutils import escape, quoteattr
 import networkx as nx
 
 from kg.errors import OutputError
-from kg.graph import ARTICLE, CONCEPT, concept_graph
+from kg.graph import (ARTICLE, CONCEPT, MAX_CONTEXTS, TEXT_LIMIT, GraphParts, article_node,
+                      concept_graph, concept_node)
+from kg.model import Article
 
 __all__ = ["write_all", "write_graphml", "write_json", "write_html", "write_concepts_csv", "write_merges_csv",
            "render_html", "atomic_write", "TYPE_COLOURS", "TEMPLATES"]
@@ -89,69 +94,168 @@ def write_graphml(G: nx.Graph, path: Path) -> None:
     >>> H.nodes["concept:lora"]["aliases"], H.nodes["concept:lora"]["articles"]
     ('["LoRA", "低秩适配"]', 2)
     """
-    nodes = [(n, {k: _scalar(v) for k, v in d.items()}) for n, d in G.nodes(data=True)]
-    edges = [(u, v, {k: _scalar(x) for k, x in d.items()}) for u, v, d in G.edges(data=True)]
-    keys: dict[tuple[str, str], str] = {}
-    kinds: dict[tuple[str, str], str] = {}
-    for scope, items in (("node", (d for _, d in nodes)), ("edge", (d for *_, d in edges))):
-        for data in items:
+    nodes = list(G.nodes(data=True))
+    edges = list(G.edges(data=True))
+    table = _KeyTable([("node", d) for _, d in nodes] + [("edge", d) for *_, d in edges])
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n",
+                                         buffering=1 << 20) as fh:
+        fh.write(table.header(G.is_directed()))
+        for node, data in nodes:
+            fh.write(table.node(node, data))
+        for u, v, data in edges:
+            fh.write(table.edge(u, v, data))
+        fh.write(_FOOTER)
+
+
+def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True) -> int:
+    """Write the graph of ``parts`` as GraphML, the same bytes as `write_graphml` of
+    ``parts.to_networkx()``, without making that graph.
+
+    With ``reuse``, an article whose node and edges are unchanged since the last write
+    to ``path`` is copied from the old file instead of written again: a hidden index
+    beside it (``.graph.graphml.index``) records where each article's part lies and
+    what it was made from. The index is trusted only if the file's size and time match.
+    Returns the number of articles copied.
+    """
+    path = Path(path)
+    samples = [("node", parts.article_data(a)) for a in parts.articles[:1]]
+    samples += [("node", d) for d in list(parts.concepts.values())[:1]]
+    first = next((e for a in parts.articles for e in parts.edges_of(a)), None)
+    samples += [("edge", first[1])] if first else []
+    samples += [("edge", parts.hierarchy_data(p, k)) for _, p, k in parts.hierarchy[:1]]
+    table = _KeyTable(samples)
+    index_path = path.with_name(f".{path.name}.index")
+    stamp = (_GRAPHML_VERSION, table.header(False))
+    old, chunks = _read_index(path, index_path, stamp) if reuse else (b"", {})
+    new_chunks: dict[bytes, tuple[int, int, int, int]] = {}
+    with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
+        position = fh.write(stamp[1].encode("utf-8"))
+        placed = []
+        for article in parts.articles:
+            signature = _signature(article, parts.linked.get(article.id, ()))
+            known = chunks.get(signature)
+            if known:
+                node = old[known[0]:known[0] + known[1]]
+            else:
+                node = table.node(article_node(article.id),
+                                  parts.article_data(article)).encode("utf-8")
+            fh.write(node)
+            placed.append((signature, known, position, len(node)))
+            position += len(node)
+        for key, data in parts.concepts.items():
+            position += fh.write(table.node(concept_node(key), data).encode("utf-8"))
+        for article, (signature, known, node_at, node_size) in zip(parts.articles, placed):
+            if known:
+                edges = old[known[2]:known[2] + known[3]]
+            else:
+                u = article_node(article.id)
+                edges = "".join(table.edge(u, concept_node(key), data)
+                                for key, data in parts.edges_of(article)).encode("utf-8")
+            fh.write(edges)
+            new_chunks[signature] = (node_at, node_size, position, len(edges))
+            position += len(edges)
+        H = nx.Graph()          # the order networkx gives the hierarchy edges
+        H.add_nodes_from(concept_node(k) for k in parts.concepts)
+        H.add_edges_from((concept_node(c), concept_node(p), parts.hierarchy_data(p, k))
+                         for c, p, k in parts.hierarchy)
+        for u, v, data in H.edges(data=True):
+            fh.write(table.edge(u, v, data).encode("utf-8"))
+        fh.write(_FOOTER.encode("utf-8"))
+    del old
+    if reuse:
+        status = path.stat()
+        with contextlib.suppress(OutputError):
+            atomic_write(index_path, marshal.dumps(
+                (stamp, status.st_size, status.st_mtime_ns, new_chunks)))
+    return sum(1 for _, known, *_ in placed if known)
+
+
+# what a reused part holds is made by this code and kg/graph.py
+_GRAPHML_VERSION = hashlib.sha256(Path(__file__).read_bytes() + (
+    Path(__file__).resolve().parent / "graph.py").read_bytes()).hexdigest()[:16]
+
+
+def _signature(article: Article, linked) -> bytes:
+    """What an article's GraphML part is made from, hashed."""
+    data = (article.id, article.title, article.text, article.sources, article.url,
+            article.date, article.truncated, MAX_CONTEXTS, TEXT_LIMIT,
+            [(m.start, m.end, key) for m, key in linked])
+    return hashlib.blake2b(marshal.dumps(data), digest_size=16).digest()
+
+
+def _read_index(path: Path, index_path: Path, stamp) -> tuple[bytes, dict]:
+    """The old GraphML bytes and its index, if the index is for this very file."""
+    try:
+        stored, size, mtime, chunks = marshal.loads(index_path.read_bytes())
+        status = path.stat()
+        if stored != stamp or (size, mtime) != (status.st_size, status.st_mtime_ns):
+            return b"", {}
+        return path.read_bytes(), chunks
+    except (OSError, ValueError, EOFError, TypeError):
+        return b"", {}
+
+
+class _KeyTable:
+    """GraphML ``<key>`` ids and types for attribute names, and the element writers."""
+
+    def __init__(self, scoped: Iterable[tuple[str, dict]]) -> None:
+        kinds: dict[tuple[str, str], str] = {}
+        for scope, data in scoped:
             for name, value in data.items():
-                kind = _GRAPHML_TYPES.get(type(value), "string")
+                kind = _GRAPHML_TYPES.get(type(_scalar(value)), "string")
                 seen = kinds.setdefault((scope, name), kind)
                 if seen != kind:
                     kinds[(scope, name)] = "double" if {seen, kind} <= {"long", "double"} \
                         else "string"
-    for index, (scope, name) in enumerate(sorted(kinds)):
-        keys[(scope, name)] = f"d{index}"
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n",
-                                         buffering=1 << 20) as fh:
-        _write_graphml(fh.write, G, nodes, edges, keys, kinds)
+        self.kinds = kinds
+        self.keys = {sn: f"d{i}" for i, sn in enumerate(sorted(kinds))}
+
+    def header(self, directed: bool) -> str:
+        lines = [_HEADER]
+        for (scope, name), key in self.keys.items():
+            lines.append(f'  <key id="{key}" for="{scope}" attr.name={quoteattr(_xml(name))} '
+                         f'attr.type="{self.kinds[(scope, name)]}" />\n')
+        lines.append(f'  <graph edgedefault="{"directed" if directed else "undirected"}">\n')
+        return "".join(lines)
+
+    def node(self, node, data: dict) -> str:
+        return (f"    <node id={quoteattr(_xml(str(node)))}>\n{self._data(data, 'node')}"
+                "    </node>\n")
+
+    def edge(self, u, v, data: dict) -> str:
+        return (f"    <edge source={quoteattr(_xml(str(u)))} target={quoteattr(_xml(str(v)))}>"
+                f"\n{self._data(data, 'edge')}    </edge>\n")
+
+    def _data(self, data: dict, scope: str) -> str:
+        out = []
+        for name, value in data.items():
+            value = _scalar(value)
+            kind = self.kinds[(scope, name)]
+            if kind == "boolean":
+                text = "true" if value else "false"
+            elif kind == "string":
+                text = str(value)
+                if _NEEDS_CARE.search(text):
+                    text = escape(_xml(text))
+            else:
+                text = repr(value) if isinstance(value, float) else str(value)
+            out.append(f'      <data key="{self.keys[(scope, name)]}">{text}</data>\n')
+        return "".join(out)
 
 
-def _write_graphml(write, G, nodes, edges, keys, kinds) -> None:
-    write('<?xml version="1.0" encoding="utf-8"?>\n<graphml xmlns="http://graphml.graphdrawing.org/'
-          'xmlns" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
-          '"http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/'
-          'graphml.xsd">\n')
-    for (scope, name), key in sorted(keys.items(), key=lambda kv: int(kv[1][1:])):
-        write(f'  <key id="{key}" for="{scope}" attr.name={quoteattr(_xml(name))} '
-              f'attr.type="{kinds[(scope, name)]}" />\n')
-    write(f'  <graph edgedefault="{"directed" if G.is_directed() else "undirected"}">\n')
-    for node, data in nodes:
-        write(f"    <node id={quoteattr(_xml(str(node)))}>\n")
-        _write_data(write, data, "node", keys, kinds)
-        write("    </node>\n")
-    for u, v, data in edges:
-        write(f"    <edge source={quoteattr(_xml(str(u)))} target={quoteattr(_xml(str(v)))}>\n")
-        _write_data(write, data, "edge", keys, kinds)
-        write("    </edge>\n")
-    write("  </graph>\n</graphml>\n")
-
-
+_HEADER = ('<?xml version="1.0" encoding="utf-8"?>\n<graphml xmlns="http://graphml.graphdrawing'
+           '.org/xmlns" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+           'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
+           'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n')
+_FOOTER = "  </graph>\n</graphml>\n"
 _GRAPHML_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
 _PLAIN = frozenset((str, int, float, bool))
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
 _NEEDS_CARE = re.compile("[&<>\u0000-\u0008\u000b\u000c\u000e-\u001f\ud800-\udfff\ufffe\uffff]")
 
 
 def _xml(text: str) -> str:
     return _NOT_XML.sub("", text)
-
-
-def _write_data(write, data: dict, scope: str, keys: dict, kinds: dict) -> None:
-    for name, value in data.items():
-        kind = kinds[(scope, name)]
-        if kind == "boolean":
-            text = "true" if value else "false"
-        elif kind == "string":
-            text = str(value)
-            if _NEEDS_CARE.search(text):
-                text = escape(_xml(text))
-        else:
-            text = repr(value) if isinstance(value, float) else str(value)
-        write(f'      <data key="{keys[(scope, name)]}">{text}</data>\n')
 
 
 def write_json(G: nx.Graph, path: Path) -> None:
@@ -160,14 +264,16 @@ def write_json(G: nx.Graph, path: Path) -> None:
     atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True))
 
 
-def write_concepts_csv(G: nx.Graph, path: Path) -> None:
+def write_concepts_csv(G: nx.Graph | GraphParts, path: Path) -> None:
     """One row a concept: name, type, aliases, article and mention counts, origin."""
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\n")
     out.writerow(["concept", "key", "type", "aliases", "articles", "mentions", "origin"])
+    concepts = [(concept_node(k), d) for k, d in G.concepts.items()] \
+        if isinstance(G, GraphParts) else G.nodes(data=True)
     rows = [(d["label"], n.split(":", 1)[1], d.get("type", ""), " | ".join(d.get("aliases", [])),
              d.get("articles", 0), d.get("mentions", 0), d.get("origin", ""))
-            for n, d in G.nodes(data=True) if d.get("kind") == CONCEPT]
+            for n, d in concepts if d.get("kind") == CONCEPT]
     rows.sort(key=lambda r: (-r[4], -r[5], r[0].casefold()))
     out.writerows(rows)
     atomic_write(path, buffer.getvalue())
@@ -184,8 +290,8 @@ def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> Non
     atomic_write(path, buffer.getvalue())
 
 
-def write_all(tasks: Sequence[tuple[Callable, tuple]], *, jobs: int = 1) -> None:
-    """Run writer tasks ``(function, args)``; with ``jobs`` > 1 the first task (the
+def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1) -> None:
+    """Run writer tasks ``(function, args, keywords)``; with ``jobs`` > 1 the first task (the
     heaviest, GraphML) runs in a forked process while this one runs the rest.
 
     Raises
@@ -195,8 +301,8 @@ def write_all(tasks: Sequence[tuple[Callable, tuple]], *, jobs: int = 1) -> None
     """
     tasks = list(tasks)
     if jobs < 2 or len(tasks) < 2 or "fork" not in mp.get_all_start_methods():
-        for function, args in tasks:
-            function(*args)
+        for function, args, keywords in tasks:
+            function(*args, **keywords)
         return
     context = mp.get_context("fork")
     receive, send = context.Pipe(duplex=False)
@@ -204,8 +310,8 @@ def write_all(tasks: Sequence[tuple[Callable, tuple]], *, jobs: int = 1) -> None
     child.start()
     send.close()
     try:
-        for function, args in tasks[1:]:
-            function(*args)
+        for function, args, keywords in tasks[1:]:
+            function(*args, **keywords)
     finally:
         message = receive.recv() if receive.poll(None) else "no answer"
         child.join()
@@ -213,23 +319,24 @@ def write_all(tasks: Sequence[tuple[Callable, tuple]], *, jobs: int = 1) -> None
         raise OutputError(message)
 
 
-def _run_task(task: tuple[Callable, tuple], send) -> None:
-    function, args = task
+def _run_task(task: tuple[Callable, tuple, dict], send) -> None:
+    function, args, keywords = task
     try:
-        function(*args)
+        function(*args, **keywords)
         send.send("")
     except Exception as err:  # noqa: BLE001 - reported to the parent as its message
         send.send(str(err) if isinstance(err, OutputError) else f"{type(err).__name__}: {err}")
 
 
-def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "100vh",
-                max_nodes: int = 5000) -> str:
+def render_html(G: nx.Graph | GraphParts, *, title: str = "kg: ML concepts",
+                height: str = "100vh", max_nodes: int = 5000) -> str:
     """Return the viewer page for G: one file, every script inlined, no outside request.
 
     Feed text reaches the page only as JSON data (``<`` escaped) and is put into the page
     with ``textContent``, so markup in titles or text shows as text and never runs.
     Above ``max_nodes`` nodes the page shows the concepts with the most articles, and
-    their articles, and says so.
+    their articles, and says so. ``G`` may be the `GraphParts` of a build, which saves
+    making the whole networkx graph when only a part is shown.
     """
     from jinja2 import ChoiceLoader, Environment, FileSystemLoader
     from pyvis.network import Network
@@ -265,7 +372,7 @@ def render_html(G: nx.Graph, *, title: str = "kg: ML concepts", height: str = "1
     return html.replace("__KG_NOTE__", json.dumps(note).replace("<", "\\u003c"))
 
 
-def write_html(G: nx.Graph, path: Path, **options) -> None:
+def write_html(G: nx.Graph | GraphParts, path: Path, **options) -> None:
     """Write the viewer page for G (see `render_html`). G is not modified."""
     atomic_write(path, render_html(G, **options))
 
@@ -293,8 +400,14 @@ def _short(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _view(G: nx.Graph, max_nodes: int, *, per_concept: int = 3) -> tuple[nx.Graph, str]:
+def _view(G: nx.Graph | GraphParts, max_nodes: int, *, per_concept: int = 3
+          ) -> tuple[nx.Graph, str]:
     """The whole graph, or for a big one the top concepts with a few articles each."""
+    if isinstance(G, GraphParts):
+        if G.n_nodes <= max_nodes:
+            return G.to_networkx(), ""
+        view = G.to_networkx(G.top_view(max_nodes, per_concept))
+        return view, _note(view, G.n_nodes)
     if G.number_of_nodes() <= max_nodes:
         return G, ""
     concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
@@ -307,11 +420,18 @@ def _view(G: nx.Graph, max_nodes: int, *, per_concept: int = 3) -> tuple[nx.Grap
             if len(keep) >= max_nodes:
                 break
             keep.add(article)
-    shown = sum(1 for n in keep if G.nodes[n].get("kind") == CONCEPT)
-    note = (f"Large graph: showing the {shown} concepts with the most articles and a few "
-            f"articles each ({len(keep)} of {G.number_of_nodes()} nodes). "
+    view = nx.Graph()       # in the graph's node order (a subgraph copy has the set's order)
+    view.add_nodes_from((n, dict(d)) for n, d in G.nodes(data=True) if n in keep)
+    view.add_edges_from((u, v, dict(d)) for u, v, d in G.edges(data=True)
+                        if u in keep and v in keep)
+    return view, _note(view, G.number_of_nodes())
+
+
+def _note(view: nx.Graph, total: int) -> str:
+    shown = sum(1 for _, kind in view.nodes(data="kind") if kind == CONCEPT)
+    return (f"Large graph: showing the {shown} concepts with the most articles and a few "
+            f"articles each ({view.number_of_nodes()} of {total} nodes). "
             "GraphML and JSON hold everything.")
-    return G.subgraph(keep).copy(), note
 
 
 def _layout(G: nx.Graph, *, core: int = 400, seed: int = 0) -> dict[str, tuple[float, float]]:

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import bisect
-import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 
 import spacy
 from spacy.language import Language
@@ -15,11 +13,13 @@ from spacy.vocab import Vocab
 
 from kg import discover
 from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
+from kg.store import EXTRACTOR_VERSION
+from kg.store import extractor_fingerprint as nlp_fingerprint
 
 __all__ = ["make_nlp", "extract", "extract_mentions", "tokenize", "nlp_fingerprint",
            "PIPELINE_VERSION", "LABEL", "CANDIDATE"]
 
-PIPELINE_VERSION = "kg-extract-1"
+PIPELINE_VERSION = EXTRACTOR_VERSION
 LABEL = "ML_CONCEPT"        # a vocabulary match; its kb_id is the concept key
 CANDIDATE = "ML_CANDIDATE"  # a discovered term or a side of a definition
 PAIRS_KEY = "kg_pairs"         # doc.user_data: definition pairs as character spans
@@ -129,17 +129,6 @@ def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) ->
     tagger = nlp.add_pipe("kg_concepts", config={"discover": discover_terms})
     tagger.add_terms(lexicon)
     return nlp
-
-
-def nlp_fingerprint(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) -> str:
-    """A hash of everything that shapes extraction, for cache keys."""
-    digest = hashlib.sha256(f"{PIPELINE_VERSION}|{discover_terms}|{spacy.__version__}".encode())
-    here = Path(__file__).resolve().parent
-    for module in ("extract.py", "discover.py", "names.py"):   # the code is part of it too
-        digest.update((here / module).read_bytes())
-    for entry in lexicon:
-        digest.update(repr((entry.key, entry.type, entry.surfaces)).encode("utf-8"))
-    return digest.hexdigest()[:16]
 
 
 @Language.factory("kg_concepts", default_config={"discover": True})

@@ -5,12 +5,13 @@ import bisect
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import networkx as nx
 
 from kg.model import Article, Concept, Mention
 
-__all__ = ["build_graph", "concept_graph", "sentence_around", "article_node", "concept_node",
+__all__ = ["build_graph", "graph_parts", "GraphParts", "concept_graph", "sentence_around", "article_node", "concept_node",
            "ARTICLE", "CONCEPT", "MAX_CONTEXTS", "TEXT_LIMIT"]
 
 ARTICLE, CONCEPT = "article", "concept"
@@ -83,53 +84,126 @@ def build_graph(articles: Iterable[Article], concepts: Iterable[Concept],
     >>> G.edges["article:1", "concept:lora"]["contexts"]
     ['我们用LoRA微调。']
     """
-    articles = {a.id: a for a in articles}
-    counts: Counter = Counter()
-    contexts: dict[tuple[str, str], list[str]] = defaultdict(list)
-    surfaces: dict[str, set[str]] = defaultdict(set)
-    bounds: dict[str, list[int]] = {}
+    return graph_parts(articles, concepts, mentions, hierarchy=hierarchy).to_networkx()
+
+
+@dataclass
+class GraphParts:
+    """The graph as tables, before networkx: what the writers of a large build need.
+
+    Making the networkx graph of 20,000 articles, and every edge's context sentences,
+    costs seconds; the viewer needs a few thousand nodes of it and GraphML can reuse
+    what the previous build wrote for an unchanged article. `to_networkx` gives the
+    whole graph (what `build_graph` returns) or the part over some nodes.
+    """
+
+    articles: list[Article]                         # sorted by id
+    linked: dict[str, list[tuple[Mention, str]]]    # article id -> mentions with keys
+    concepts: dict[str, dict]                       # key -> node attributes, sorted by key
+    hierarchy: list[tuple[str, str, str]]           # (child, parent, kind), both kept
+    counts: dict[str, Counter]                      # article id -> concept key -> mentions
+
+    def article_data(self, article: Article) -> dict:
+        a = article
+        return {"kind": ARTICLE, "label": a.title, "title": a.title,
+                "text": a.text[:TEXT_LIMIT], "source": a.sources[0] if a.sources else "",
+                "sources": list(a.sources), "url": a.url, "date": a.date,
+                "truncated": a.truncated}
+
+    def edges_of(self, article: Article) -> list[tuple[str, dict]]:
+        """``(concept key, edge attributes)`` of one article, sorted by key."""
+        contexts: dict[str, list[str]] = defaultdict(list)
+        bounds = None
+        for mention, key in self.linked.get(article.id, ()):
+            found = contexts[key]
+            if len(found) < MAX_CONTEXTS:
+                if bounds is None:
+                    bounds = sentence_bounds(article.text)
+                sentence = sentence_around(article.text, mention.start, mention.end,
+                                           bounds=bounds)
+                if sentence not in found:
+                    found.append(sentence)
+        counts = self.counts.get(article.id, {})
+        return [(key, {"kind": "mentions", "count": n, "weight": n,
+                       "contexts": contexts[key]})
+                for key, n in sorted(counts.items()) if key in self.concepts]
+
+    @staticmethod
+    def hierarchy_data(parent: str, kind: str) -> dict:
+        return {"kind": kind, "parent": concept_node(parent), "weight": 1}
+
+    def to_networkx(self, keep: set[str] | None = None) -> nx.Graph:
+        """The graph, or with ``keep`` (node names) the part over those nodes."""
+        G = nx.Graph()
+        articles = [a for a in self.articles
+                    if keep is None or article_node(a.id) in keep]
+        G.add_nodes_from((article_node(a.id), self.article_data(a)) for a in articles)
+        G.add_nodes_from((concept_node(k), dict(d)) for k, d in self.concepts.items()
+                         if keep is None or concept_node(k) in keep)
+        G.add_edges_from((article_node(a.id), concept_node(key), data)
+                         for a in articles for key, data in self.edges_of(a)
+                         if keep is None or concept_node(key) in keep)
+        G.add_edges_from((concept_node(child), concept_node(parent),
+                          self.hierarchy_data(parent, kind))
+                         for child, parent, kind in self.hierarchy
+                         if keep is None or {concept_node(child), concept_node(parent)} <= keep)
+        return G
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.articles) + len(self.concepts)
+
+    def top_view(self, max_nodes: int, per_concept: int = 3) -> set[str]:
+        """The nodes of the viewer's part of a large graph: the concepts with most
+        articles (ties by name) and the ``per_concept`` articles mentioning each most."""
+        ranked = sorted(self.concepts, key=lambda k: (-self.concepts[k]["articles"],
+                                                       concept_node(k)))
+        top = ranked[:max(1, max_nodes // (per_concept + 1))]
+        chosen = set(top)
+        by_concept: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for article_id, counts in self.counts.items():
+            for key, n in counts.items():
+                if key in chosen:
+                    by_concept[key].append((-n, article_node(article_id)))
+        keep = {concept_node(k) for k in top}
+        for key in top:
+            for _, node in sorted(by_concept[key])[:per_concept]:
+                if len(keep) >= max_nodes:
+                    break
+                keep.add(node)
+        return keep
+
+
+def graph_parts(articles: Iterable[Article], concepts: Iterable[Concept],
+                mentions: Iterable[tuple[Mention, str]], *,
+                hierarchy: Iterable[tuple[str, str, str]] = ()) -> GraphParts:
+    """The tables of the graph `build_graph` returns (same arguments)."""
+    by_id = {a.id: a for a in articles}
+    linked: dict[str, list[tuple[Mention, str]]] = defaultdict(list)
     for mention, key in mentions:
-        article = articles.get(mention.article_id)
-        if article is None:
-            continue
-        pair = (mention.article_id, key)
-        counts[pair] += 1
-        surfaces[key].add(mention.surface)
-        if len(contexts[pair]) < MAX_CONTEXTS:
-            if mention.article_id not in bounds:
-                bounds[mention.article_id] = sentence_bounds(article.text)
-            sentence = sentence_around(article.text, mention.start, mention.end,
-                                       bounds=bounds[mention.article_id])
-            if sentence not in contexts[pair]:
-                contexts[pair].append(sentence)
-    per_concept = Counter(key for _, key in counts)
+        if mention.article_id in by_id:
+            linked[mention.article_id].append((mention, key))
+    counts: dict[str, Counter] = {}
+    per_concept: Counter = Counter()
     mention_total: Counter = Counter()
-    for (_, key), n in counts.items():
-        mention_total[key] += n
-    G = nx.Graph()
-    for article_id in sorted(articles):
-        a = articles[article_id]
-        G.add_node(article_node(a.id), kind=ARTICLE, label=a.title, title=a.title,
-                   text=a.text[:TEXT_LIMIT], source=a.sources[0] if a.sources else "",
-                   sources=list(a.sources), url=a.url, date=a.date, truncated=a.truncated)
-    kept = {}
+    surfaces: dict[str, set[str]] = defaultdict(set)
+    for article_id, pairs in linked.items():
+        tally = counts[article_id] = Counter(key for _, key in pairs)
+        per_concept.update(tally.keys())
+        mention_total.update(tally)
+        for mention, key in pairs:
+            surfaces[key].add(mention.surface)
+    kept: dict[str, dict] = {}
     for concept in sorted(concepts, key=lambda c: c.key):
         if per_concept[concept.key] == 0:
             continue
-        kept[concept.key] = concept
         aliases = sorted(sorted(set(concept.aliases) | surfaces[concept.key]), key=str.casefold)
-        G.add_node(concept_node(concept.key), kind=CONCEPT, label=concept.name,
-                   type=concept.type, aliases=aliases, articles=per_concept[concept.key],
-                   mentions=mention_total[concept.key], origin=concept.origin)
-    G.add_edges_from((f"article:{article_id}", f"concept:{key}",
-                      {"kind": "mentions", "count": n, "weight": n,
-                       "contexts": contexts[(article_id, key)]})
-                     for (article_id, key), n in sorted(counts.items()) if key in kept)
-    for child, parent, kind in sorted(set(hierarchy)):
-        if child in kept and parent in kept and child != parent:
-            G.add_edge(concept_node(child), concept_node(parent), kind=kind,
-                       parent=concept_node(parent), weight=1)
-    return G
+        kept[concept.key] = {"kind": CONCEPT, "label": concept.name, "type": concept.type,
+                             "aliases": aliases, "articles": per_concept[concept.key],
+                             "mentions": mention_total[concept.key], "origin": concept.origin}
+    links = [(child, parent, kind) for child, parent, kind in sorted(set(hierarchy))
+             if child in kept and parent in kept and child != parent]
+    return GraphParts([by_id[i] for i in sorted(by_id)], dict(linked), kept, links, counts)
 
 
 def concept_graph(G: nx.Graph, *, min_weight: int = 1) -> nx.Graph:

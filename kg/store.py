@@ -7,15 +7,31 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from importlib.metadata import version
 from pathlib import Path
 
-from kg.model import AliasPair, Article, Extraction, Mention
+from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
 
-__all__ = ["ExtractionCache", "cache_key"]
+__all__ = ["ExtractionCache", "cache_key", "extractor_fingerprint", "EXTRACTOR_VERSION"]
 
 log = logging.getLogger(__name__)
 
 _SCHEMA = 1
+EXTRACTOR_VERSION = "kg-extract-1"     # raise when extraction changes in a way code hashes miss
+
+
+def extractor_fingerprint(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True
+                          ) -> str:
+    """A hash of everything that shapes extraction, for cache keys: our version, spaCy's,
+    the extraction code and the vocabulary. Reading it needs no spaCy import."""
+    spacy_version = version("spacy")
+    digest = hashlib.sha256(f"{EXTRACTOR_VERSION}|{discover_terms}|{spacy_version}".encode())
+    here = Path(__file__).resolve().parent
+    for module in ("extract.py", "discover.py", "names.py"):   # the code is part of it too
+        digest.update((here / module).read_bytes())
+    for entry in lexicon:
+        digest.update(repr((entry.key, entry.type, entry.surfaces)).encode("utf-8"))
+    return digest.hexdigest()[:16]
 
 
 def cache_key(text: str, fingerprint: str) -> str:
@@ -31,6 +47,10 @@ def cache_key(text: str, fingerprint: str) -> str:
 
 class ExtractionCache:
     """Mentions and definition pairs per article text, in one SQLite file.
+
+    Beside the extractions it keeps artifacts: blobs that are slow to make from the
+    vocabulary (the pipeline, pickled; the linker's index), so a rebuild skips making them.
+    A pickle runs code when loaded: use cache files made by your own builds only.
 
     Every write is a transaction, so a build killed at any moment leaves the entries it
     committed and nothing half-written. A file that is not a readable cache is moved
@@ -72,6 +92,8 @@ class ExtractionCache:
             db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
             db.execute("CREATE TABLE IF NOT EXISTS extractions "
                        "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS artifacts "
+                       "(name TEXT PRIMARY KEY, value BLOB NOT NULL)")
             row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA),))
@@ -89,21 +111,29 @@ class ExtractionCache:
 
     def get(self, articles: Sequence[Article]) -> dict[str, Extraction]:
         """Cached extractions of ``articles``, by article id; absent ones are left out."""
+        return self.read(self.find(articles))
+
+    def find(self, articles: Sequence[Article]) -> dict[str, Article]:
+        """The articles that have an entry, by cache key (a quick look, nothing decoded)."""
         keys = {self._key(a): a for a in articles}
-        found: dict[str, Extraction] = {}
-        items = list(keys)
-        for start in range(0, len(items), 500):
-            chunk = items[start:start + 500]
-            rows = self.db.execute(
-                f"SELECT key, value FROM extractions WHERE key IN ({','.join('?' * len(chunk))})",
-                chunk).fetchall()
-            for key, value in rows:
-                article = keys[key]
-                try:
-                    found[article.id] = _decode(article.id, value)
-                except (ValueError, TypeError, KeyError):
-                    log.warning("%s: a damaged cache entry was ignored", self.path)
-        return found
+        return {key: keys[key] for key, in self._rows("key", list(keys))}
+
+    def read(self, found: dict[str, Article]) -> dict[str, Extraction]:
+        """Decode the entries `find` found, by article id; a damaged one is left out."""
+        out: dict[str, Extraction] = {}
+        for key, value in self._rows("key, value", list(found)):
+            article = found[key]
+            try:
+                out[article.id] = _decode(article.id, value)
+            except (ValueError, TypeError, KeyError):
+                log.warning("%s: a damaged cache entry was ignored", self.path)
+        return out
+
+    def _rows(self, columns: str, keys: list[str]) -> Iterable[tuple]:
+        for start in range(0, len(keys), 500):      # SQLite limits the parameters
+            chunk = keys[start:start + 500]
+            yield from self.db.execute(f"SELECT {columns} FROM extractions WHERE key IN "
+                                       f"({','.join('?' * len(chunk))})", chunk).fetchall()
 
     def put(self, results: Iterable[tuple[Article, Extraction]]) -> None:
         """Store results in one transaction."""
@@ -114,6 +144,21 @@ class ExtractionCache:
     def put_batch(self, articles: Sequence[Article], results: Sequence[Extraction]) -> None:
         """`put` for the pipeline's batch callback."""
         self.put(zip(articles, results))
+
+    def load_artifact(self, name: str) -> bytes | None:
+        """A blob saved by `save_artifact` for this extractor, or None."""
+        row = self.db.execute("SELECT value FROM artifacts WHERE name = ?",
+                              (f"{name}|{self.fingerprint}",)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def save_artifact(self, name: str, value: bytes) -> None:
+        """Keep ``value`` (something slow to make from the vocabulary) under ``name``,
+        replacing what an older extractor saved under that name."""
+        with self.db:
+            self.db.execute("DELETE FROM artifacts WHERE name LIKE ?",
+                            (name.replace("%", "") + "|%",))
+            self.db.execute("INSERT INTO artifacts VALUES (?, ?)",
+                            (f"{name}|{self.fingerprint}", value))
 
     def _key(self, article: Article) -> str:
         # a cut article drops the mention at its cut, so the flag is part of the key

@@ -110,9 +110,9 @@ def test_parallel_writing_reports_a_failed_output(sample_graph, tmp_path):
     (tmp_path / "blocker").write_text("a file where a folder should be", encoding="utf-8")
     good = tmp_path / "ok.json"
     with pytest.raises(OutputError, match="blocker"):
-        write_all([(write_graphml, (sample_graph, tmp_path / "blocker" / "g.graphml")),
-                   (write_json, (sample_graph, good))], jobs=2)
+        write_all([(write_graphml, (sample_graph, tmp_path / "blocker" / "g.graphml"), {}),
+                   (write_json, (sample_graph, good), {})], jobs=2)
     assert good.exists()                     # the other outputs were still written
-    write_all([(write_graphml, (sample_graph, tmp_path / "g.graphml")),
-               (write_json, (sample_graph, tmp_path / "g.json"))], jobs=2)
+    write_all([(write_graphml, (sample_graph, tmp_path / "g.graphml"), {}),
+               (write_json, (sample_graph, tmp_path / "g.json"), {})], jobs=2)
     assert load(tmp_path / "g.graphml").number_of_nodes() == sample_graph.number_of_nodes()

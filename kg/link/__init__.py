@@ -47,7 +47,8 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
                   pairs: Iterable[AliasPair] = (), threshold: float = 92.0,
                   forced: Iterable[tuple[str, str]] = (),
                   forbidden: Iterable[tuple[str, str]] = (),
-                  dropped: Iterable[str] = ()) -> LinkResult:
+                  dropped: Iterable[str] = (), index: VocabIndex | None = None
+                  ) -> LinkResult:
     """Decide which concept every mention denotes, merging duplicates.
 
     Evidence, strongest first: a vocabulary term (exact, or equal after normalising width,
@@ -70,6 +71,8 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
         Merges the user forces or forbids.
     dropped : iterable of str
         Names the user wants dropped; a vocabulary name drops its whole concept.
+    index : VocabIndex, optional
+        `vocabulary_index` of ``lexicon``, when the caller has it already.
 
     Returns
     -------
@@ -78,7 +81,7 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     mentions = list(mentions)
     pairs = sorted(set((p.long, p.short, p.article_id) for p in pairs))
     drop = {compact(d) for d in dropped}
-    index = vocabulary_index(tuple(lexicon))
+    index = index or vocabulary_index(tuple(lexicon))
     by_key = index.by_key
     linker = Linker(forbidden)
     merges: dict[str, Merge] = {}

@@ -1,0 +1,114 @@
+"""Rebuilds reuse earlier work (extractions, the pipeline, GraphML parts) and still write
+exactly what a build from scratch writes."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from kg import pipeline
+from kg.cli import main
+from kg.export import render_html, write_graphml, write_graphml_parts
+from kg.extract import extract, make_nlp
+from kg.sources import read_articles, sample_path
+
+OUTPUTS = ("graph.graphml", "graph.html", "concepts.csv", "merges.csv")
+
+
+@pytest.fixture(scope="module")
+def sample_result(lexicon):
+    return pipeline.build(read_articles([sample_path()]), lexicon)
+
+
+def test_graphml_from_parts_is_the_networkx_writers_file(sample_result, tmp_path):
+    write_graphml_parts(sample_result.parts, tmp_path / "parts.graphml", reuse=False)
+    write_graphml(sample_result.graph, tmp_path / "graph.graphml")
+    assert (tmp_path / "parts.graphml").read_bytes() == \
+        (tmp_path / "graph.graphml").read_bytes()
+
+
+def test_graphml_parts_of_unchanged_articles_are_copied(lexicon, tmp_path):
+    pages = sorted(sample_path().glob("*.txt"))
+    before = pipeline.build(read_articles(pages[:2]), lexicon)
+    after = pipeline.build(read_articles(pages[:3]), lexicon)
+    out = tmp_path / "graph.graphml"
+    assert write_graphml_parts(before.parts, out) == 0
+    reused = write_graphml_parts(after.parts, out)
+    write_graphml_parts(after.parts, tmp_path / "fresh.graphml", reuse=False)
+    assert out.read_bytes() == (tmp_path / "fresh.graphml").read_bytes()
+    unchanged = {a.id for a in before.articles if a in set(after.articles)}
+    assert 0 < reused <= len(unchanged)
+    assert write_graphml_parts(after.parts, out) == len(after.articles)   # all the same
+
+
+def test_an_edited_graphml_is_not_trusted(sample_result, tmp_path):
+    out = tmp_path / "graph.graphml"
+    write_graphml_parts(sample_result.parts, out)
+    expected = out.read_bytes()
+    out.write_bytes(expected.replace(b"LoRA", b"XXXX"))       # same size, new time
+    assert write_graphml_parts(sample_result.parts, out) == 0
+    assert out.read_bytes() == expected
+    (tmp_path / ".graph.graphml.index").write_bytes(b"not an index")
+    assert write_graphml_parts(sample_result.parts, out) == 0
+    assert out.read_bytes() == expected
+
+
+def test_viewer_of_the_parts_is_the_viewer_of_the_graph(sample_result):
+    for limit in (5000, 60):          # the whole graph, and the top-concepts view
+        assert render_html(sample_result.parts, max_nodes=limit) == \
+            render_html(sample_result.graph, max_nodes=limit)
+    assert "Large graph" in render_html(sample_result.parts, max_nodes=60)
+
+
+def test_the_cached_pipeline_extracts_what_a_new_one_does(lexicon, tmp_path):
+    articles = read_articles([sample_path()])
+    cache = pipeline.open_cache(tmp_path / "c.sqlite", lexicon)
+    made = pipeline.load_pipeline(lexicon, cache)
+    assert cache.load_artifact("pipeline") is not None
+    loaded = pipeline.load_pipeline(lexicon, cache)
+    assert loaded is not made
+    assert list(extract(articles, loaded)) == list(extract(articles, make_nlp(lexicon)))
+    cache.save_artifact("pipeline", b"damaged")
+    assert list(extract(articles[:3], pipeline.load_pipeline(lexicon, cache))) == \
+        list(extract(articles[:3], made))
+    index = pipeline.load_index(lexicon, cache)
+    assert pipeline.load_index(lexicon, cache) == index
+    cache.close()
+
+
+def test_a_started_worker_gives_the_same_build(lexicon, tmp_path):
+    articles = read_articles([sample_path()])
+    cache = pipeline.open_cache(tmp_path / "c.sqlite", lexicon)
+    pipeline.build(articles[:10], lexicon, cache=cache)        # leaves a pickled pipeline
+    with pipeline.Workers.start(lexicon, cache, jobs=2) as workers:
+        with_worker = pipeline.build(articles, lexicon, cache=cache, jobs=2, workers=workers)
+    assert with_worker.reused == 10
+    plain = pipeline.build(articles, lexicon)
+    assert with_worker.extractions == plain.extractions
+    assert with_worker.parts.concepts == plain.parts.concepts
+    assert pipeline.Workers.start(lexicon, None, jobs=2) is None
+    assert pipeline.Workers.start(lexicon, cache, jobs=1) is None
+    cache.close()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_rebuild_after_a_new_page_writes_what_a_fresh_build_does(tmp_path, jobs):
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    pages = sorted(sample_path().iterdir())
+    for page in pages[:-2]:
+        shutil.copy(page, feed)
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    first = CliRunner().invoke(main, ["build", str(feed), "-o", str(out), "-j", jobs])
+    for page in pages[-2:]:
+        shutil.copy(page, feed)
+    again = CliRunner().invoke(main, ["build", str(feed), "-o", str(out), "-j", jobs, "-v"])
+    scratch = CliRunner().invoke(main, ["build", str(feed), "-o", str(fresh), "--no-cache",
+                                        "-j", "1"])
+    assert first.exit_code == again.exit_code == scratch.exit_code == 0, again.output
+    assert "reused from the cache" in again.output
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
+    assert (out / ".graph.graphml.index").exists()
+    assert not (fresh / ".graph.graphml.index").exists()
