@@ -18,7 +18,7 @@ from kg.export import (write_all, write_concepts_csv, write_graphml, write_graph
                        write_html, write_json, write_merges_csv)
 from kg.lexicon import load_lexicon
 from kg.rules import DEFAULT_RULES, MergeRules, read_rules
-from kg.sources import read_articles, sample_path
+from kg.sources import FileMemo, read_articles, sample_path
 
 __all__ = ["main"]
 
@@ -128,24 +128,28 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         timings[stage] = timings.get(stage, 0.0) + now - clock
         clock = now
 
-    lexicon = load_lexicon(vocab)
-    if rules_path is None and DEFAULT_RULES.is_file():
-        rules_path = DEFAULT_RULES
-    if rules_path is not None and not rules_path.is_file():
-        raise PathError(f"{rules_path}: no such file")
-    rules = read_rules(rules_path) if rules_path else MergeRules()
-    lap("vocabulary")
     with contextlib.ExitStack() as stack:
-        # an existing cache is opened first, so that the extraction workers load its
-        # pipeline while this process reads the feed; a new one once there is something
-        # to put in it (a build with nothing to read leaves the output folder alone)
+        # a rebuild starts a worker loading the last build's pipeline at once, while this
+        # process loads the vocabulary and reads the feed (see pipeline.Workers)
+        workers = pipeline.Workers.speculate(cache_path, jobs)
+        if workers is not None:
+            stack.enter_context(workers)
+        lexicon = load_lexicon(vocab)
+        if rules_path is None and DEFAULT_RULES.is_file():
+            rules_path = DEFAULT_RULES
+        if rules_path is not None and not rules_path.is_file():
+            raise PathError(f"{rules_path}: no such file")
+        rules = read_rules(rules_path) if rules_path else MergeRules()
+        lap("vocabulary")
+        # an existing cache is opened before reading (it knows the files read last time);
+        # a new one once there is something to put in it (a build with nothing to read
+        # leaves the output folder alone)
         cache = pipeline.open_cache(cache_path, lexicon) \
             if cache_path is not None and cache_path.exists() else None
         stack.callback(lambda: cache is not None and cache.close())
-        workers = pipeline.Workers.start(lexicon, cache, jobs)
-        if workers is not None:
-            stack.enter_context(workers)
-        articles = read_articles(paths, problem=skipped.append)
+        memo = None if cache_path is None else cache.file_memo() if cache is not None \
+            else FileMemo()
+        articles = read_articles(paths, problem=skipped.append, memo=memo)
         lap("read")
         if skipped and not quiet:
             click.echo(f"Skipped {len(skipped)} input(s):", err=True)
@@ -158,6 +162,8 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
             raise KgError(f"{', '.join(str(p) for p in paths)} holds no readable articles")
         if cache is None and cache_path is not None:
             cache = pipeline.open_cache(cache_path, lexicon)
+        if cache is not None:
+            cache.save_files(memo)
         reuse = cache is not None      # with --no-cache nothing of an earlier build is reused
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,

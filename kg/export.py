@@ -434,7 +434,7 @@ def _note(view: nx.Graph, total: int) -> str:
             "GraphML and JSON hold everything.")
 
 
-def _layout(G: nx.Graph, *, core: int = 400, seed: int = 0) -> dict[str, tuple[float, float]]:
+def _layout(G: nx.Graph, *, core: int = 300, seed: int = 0) -> dict[str, tuple[float, float]]:
     """Positions for a large graph, computed fast so the page needs no physics.
 
     The ``core`` concepts with most articles get a force layout of their co-occurrence

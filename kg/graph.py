@@ -101,7 +101,7 @@ class GraphParts:
     linked: dict[str, list[tuple[Mention, str]]]    # article id -> mentions with keys
     concepts: dict[str, dict]                       # key -> node attributes, sorted by key
     hierarchy: list[tuple[str, str, str]]           # (child, parent, kind), both kept
-    counts: dict[str, Counter]                      # article id -> concept key -> mentions
+    counts: dict[str, dict[str, int]]               # article id -> concept key -> mentions
 
     def article_data(self, article: Article) -> dict:
         a = article
@@ -183,19 +183,22 @@ def graph_parts(articles: Iterable[Article], concepts: Iterable[Concept],
     for mention, key in mentions:
         if mention.article_id in by_id:
             linked[mention.article_id].append((mention, key))
-    counts: dict[str, Counter] = {}
-    per_concept: Counter = Counter()
-    mention_total: Counter = Counter()
+    counts: dict[str, dict[str, int]] = {}
+    per_concept: dict[str, int] = defaultdict(int)
+    mention_total: dict[str, int] = defaultdict(int)
     surfaces: dict[str, set[str]] = defaultdict(set)
     for article_id, pairs in linked.items():
-        tally = counts[article_id] = Counter(key for _, key in pairs)
-        per_concept.update(tally.keys())
-        mention_total.update(tally)
+        tally: dict[str, int] = {}
         for mention, key in pairs:
+            tally[key] = tally.get(key, 0) + 1
             surfaces[key].add(mention.surface)
+        counts[article_id] = tally
+        for key, n in tally.items():
+            per_concept[key] += 1
+            mention_total[key] += n
     kept: dict[str, dict] = {}
     for concept in sorted(concepts, key=lambda c: c.key):
-        if per_concept[concept.key] == 0:
+        if concept.key not in per_concept:
             continue
         aliases = sorted(sorted(set(concept.aliases) | surfaces[concept.key]), key=str.casefold)
         kept[concept.key] = {"kind": CONCEPT, "label": concept.name, "type": concept.type,

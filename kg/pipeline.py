@@ -101,16 +101,22 @@ _MENTION = ("surface", "concept_key", "start", "end", "origin", "type")
 
 
 def _start_worker(warm: bool = False) -> None:
+    """A worker's initializer; it must not raise (the pool would start it again)."""
     global _NLP
     if _NLP is None:
         try:
             _NLP = pickle.loads(_NLP_BLOB)
         except Exception:  # noqa: BLE001 - a stale or damaged blob: make the pipeline
-            from kg.extract import make_nlp
+            if _LEXICON:
+                from kg.extract import make_nlp
 
-            _NLP = make_nlp(_LEXICON)
-    if warm:    # the first text loads word frequencies and compiles patterns
+                _NLP = make_nlp(_LEXICON)
+    if warm and _NLP is not None:   # the first text loads word frequencies, compiles patterns
         _extract_batch([Article("warm-up", "", "Warm-up: LoRA 微调, Flash Attention (FA).")])
+
+
+def _ready() -> bool:
+    return _NLP is not None
 
 
 def _extract_batch(batch: list[Article]) -> list[tuple]:
@@ -128,29 +134,37 @@ def _from_tuples(record: tuple) -> Extraction:
 
 
 class Workers:
-    """An extraction worker process started before the articles are read.
+    """An extraction worker process started before anything else of a rebuild.
 
     On a rebuild most articles come from the cache and a few are new. The worker
-    imports spaCy and loads the cache's pickled pipeline while this process reads the
-    feed, then extracts the new articles while this process decodes the cached ones, so
-    neither waits for the other. `start` gives None when there is no pickled pipeline
-    to load (a first build) or processes cannot be forked; `build` takes the worker as
-    ``workers`` and uses it for fewer than 2,000 new articles.
+    imports spaCy and loads the pipeline the last build pickled into the cache while
+    this process loads the vocabulary and reads the feed, then extracts the new articles
+    while this process decodes the cached ones, so neither waits for the other.
+    `speculate` starts it from the cache file alone, before the vocabulary is known;
+    `usable_with` then says whether that pipeline is the one this build needs. `build`
+    uses it for fewer than 2,000 new articles.
     """
 
-    def __init__(self, lexicon: Sequence[LexiconEntry], blob: bytes) -> None:
+    def __init__(self, blob: bytes, fingerprint: str) -> None:
         global _NLP, _NLP_BLOB, _LEXICON
-        _NLP, _NLP_BLOB, _LEXICON = None, blob, lexicon
+        self.fingerprint = fingerprint
+        _NLP, _NLP_BLOB, _LEXICON = None, blob, ()
         self.pool = mp.get_context("fork").Pool(1, initializer=_start_worker,
                                                 initargs=(True,))
 
     @classmethod
-    def start(cls, lexicon: Sequence[LexiconEntry], cache: ExtractionCache | None,
-              jobs: int) -> Workers | None:
-        if jobs < 2 or cache is None or "fork" not in mp.get_all_start_methods():
+    def speculate(cls, cache_path: Path | None, jobs: int) -> Workers | None:
+        """Start a worker with the pipeline pickled in the cache at ``cache_path``, or
+        give None (no such cache or pipeline, one job, or no way to fork)."""
+        if jobs < 2 or cache_path is None or not Path(cache_path).is_file() or \
+                "fork" not in mp.get_all_start_methods():
             return None
-        blob = cache.load_artifact("pipeline")
-        return None if blob is None else cls(lexicon, blob)
+        found = ExtractionCache.peek_artifact(cache_path, "pipeline")
+        return None if found is None else cls(found[1], found[0])
+
+    def usable_with(self, cache: ExtractionCache) -> bool:
+        """True when the worker's pipeline is the one ``cache`` is for, and loaded."""
+        return self.fingerprint == cache.fingerprint and self.pool.apply(_ready)
 
     def close(self) -> None:
         global _NLP, _NLP_BLOB, _LEXICON
@@ -186,7 +200,7 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     if not batches:
         yield iter(())
         return
-    if workers is not None and len(articles) < _PARALLEL_FROM:
+    if workers is not None:
         done = workers.pool.imap(_extract_batch, batches)
         yield ((batch, [_from_tuples(r) for r in records])
                for batch, records in zip(batches, done))
@@ -258,7 +272,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     forced, forbidden, dropped
         The user's merge rules (see `kg.link.link_concepts`).
     workers : Workers, optional
-        An extraction process already started.
+        An extraction process already started (see `Workers`); used when it fits.
 
     Returns
     -------
@@ -269,6 +283,9 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     found = cache.find(articles) if cache is not None else {}
     known = {a.id for a in found.values()}
     todo = [a for a in articles if a.id not in known]
+    if workers is not None and (not todo or len(todo) >= _PARALLEL_FROM or cache is None
+                                or not workers.usable_with(cache)):
+        workers = None
     fresh: dict[str, Extraction] = {}
     with _extraction(todo, lexicon, jobs=jobs, cache=cache, size=len(articles),
                      workers=workers) as running:

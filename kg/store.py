@@ -1,6 +1,7 @@
 """On-disk cache of extraction results in SQLite, keyed by content and extractor."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -11,6 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
+from kg.sources import FileMemo
 
 __all__ = ["ExtractionCache", "cache_key", "extractor_fingerprint", "EXTRACTOR_VERSION"]
 
@@ -49,7 +51,8 @@ class ExtractionCache:
     """Mentions and definition pairs per article text, in one SQLite file.
 
     Beside the extractions it keeps artifacts: blobs that are slow to make from the
-    vocabulary (the pipeline, pickled; the linker's index), so a rebuild skips making them.
+    vocabulary (the pipeline, pickled; the linker's index), so a rebuild skips making them;
+    and what each file read held (`file_memo`), so a rebuild parses only changed files.
     A pickle runs code when loaded: use cache files made by your own builds only.
 
     Every write is a transaction, so a build killed at any moment leaves the entries it
@@ -94,6 +97,8 @@ class ExtractionCache:
                        "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             db.execute("CREATE TABLE IF NOT EXISTS artifacts "
                        "(name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS files "
+                       "(key TEXT PRIMARY KEY, value BLOB NOT NULL)")
             row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA),))
@@ -151,6 +156,19 @@ class ExtractionCache:
                               (f"{name}|{self.fingerprint}",)).fetchone()
         return None if row is None else bytes(row[0])
 
+    @staticmethod
+    def peek_artifact(path: Path, name: str) -> tuple[str, bytes] | None:
+        """``(fingerprint, blob)`` of the artifact saved under ``name`` in the cache at
+        ``path``, read without knowing the fingerprint (nor checking the file): for work
+        started on speculation, to be checked against the fingerprint once known."""
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
+                row = db.execute("SELECT name, value FROM artifacts WHERE name LIKE ?",
+                                 (name.replace("%", "") + "|%",)).fetchone()
+        except sqlite3.Error:
+            return None
+        return None if row is None else (row[0].split("|", 1)[1], bytes(row[1]))
+
     def save_artifact(self, name: str, value: bytes) -> None:
         """Keep ``value`` (something slow to make from the vocabulary) under ``name``,
         replacing what an older extractor saved under that name."""
@@ -159,6 +177,18 @@ class ExtractionCache:
                             (name.replace("%", "") + "|%",))
             self.db.execute("INSERT INTO artifacts VALUES (?, ?)",
                             (f"{name}|{self.fingerprint}", value))
+
+    def file_memo(self) -> FileMemo:
+        """The files read by the last build (see `kg.sources.FileMemo`)."""
+        return FileMemo(dict(self.db.execute("SELECT key, value FROM files").fetchall()))
+
+    def save_files(self, memo: FileMemo) -> None:
+        """Keep what this build read; forget the files it did not read."""
+        gone = [(key,) for key in memo.stored if key not in memo.seen]
+        with self.db:
+            self.db.executemany("DELETE FROM files WHERE key = ?", gone)
+            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?)",
+                                memo.fresh.items())
 
     def _key(self, article: Article) -> str:
         # a cut article drops the mention at its cut, so the flag is part of the key

@@ -77,19 +77,55 @@ def test_the_cached_pipeline_extracts_what_a_new_one_does(lexicon, tmp_path):
     cache.close()
 
 
-def test_a_started_worker_gives_the_same_build(lexicon, tmp_path):
+def test_a_speculative_worker_gives_the_same_build(lexicon, tmp_path):
     articles = read_articles([sample_path()])
-    cache = pipeline.open_cache(tmp_path / "c.sqlite", lexicon)
+    path = tmp_path / "c.sqlite"
+    assert pipeline.Workers.speculate(path, jobs=2) is None              # no cache yet
+    cache = pipeline.open_cache(path, lexicon)
     pipeline.build(articles[:10], lexicon, cache=cache)        # leaves a pickled pipeline
-    with pipeline.Workers.start(lexicon, cache, jobs=2) as workers:
+    assert pipeline.Workers.speculate(path, jobs=1) is None
+    with pipeline.Workers.speculate(path, jobs=2) as workers:
+        assert workers.usable_with(cache)
         with_worker = pipeline.build(articles, lexicon, cache=cache, jobs=2, workers=workers)
     assert with_worker.reused == 10
     plain = pipeline.build(articles, lexicon)
     assert with_worker.extractions == plain.extractions
     assert with_worker.parts.concepts == plain.parts.concepts
-    assert pipeline.Workers.start(lexicon, None, jobs=2) is None
-    assert pipeline.Workers.start(lexicon, cache, jobs=1) is None
+    other = pipeline.open_cache(tmp_path / "other.sqlite", lexicon[:100])   # other vocabulary
+    with pipeline.Workers.speculate(path, jobs=2) as workers:
+        assert not workers.usable_with(other)
+    cache.save_artifact("pipeline", b"damaged")
+    with pipeline.Workers.speculate(path, jobs=2) as workers:
+        assert not workers.usable_with(cache)
+        assert pipeline.build(articles[:12], lexicon, cache=cache, jobs=2,
+                              workers=workers).extractions == plain.extractions[:12]
     cache.close()
+    other.close()
+
+
+def test_unchanged_files_are_not_parsed_again(tmp_path, monkeypatch):
+    import kg.sources as sources
+
+    for page in sample_path().iterdir():
+        shutil.copy(page, tmp_path)
+    (tmp_path / "broken.jsonl").write_text('{"text": "LoRA 微调的一篇笔记，足够长了"}\n{oops\n',
+                                          encoding="utf-8")
+    memo, notes = sources.FileMemo(), []
+    first = read_articles([tmp_path], memo=memo, problem=notes.append)
+    assert len(memo.fresh) == 6 and any("broken.jsonl:2" in n for n in notes)
+    parsed = []
+    real = sources.read_file
+    monkeypatch.setattr(sources, "read_file", lambda *a, **k: parsed.append(a[1]) or real(*a, **k))
+    again, notes_again = sources.FileMemo(memo.fresh), []
+    assert read_articles([tmp_path], memo=again, problem=notes_again.append) == first
+    assert parsed == [] and notes_again == notes          # problems are said again
+    (tmp_path / "page1.txt").write_text("第一篇：只有这一篇的新页面，讲 LoRA 微调和 QLoRA。",
+                                        encoding="utf-8")
+    third = sources.FileMemo({**memo.fresh})
+    changed = read_articles([tmp_path], memo=third)
+    assert parsed == [f"{tmp_path.name}/page1.txt"]
+    assert changed == read_articles([tmp_path])
+    assert len(third.seen) == 6 and len(third.fresh) == 1
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

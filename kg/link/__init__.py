@@ -85,11 +85,9 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     by_key = index.by_key
     linker = Linker(forbidden)
     merges: dict[str, Merge] = {}
-    vocab_names: dict[str, str] = {}
-    surfaces = sorted({m.surface for m in mentions} | {n for p in pairs for n in p[:2]})
-    for mention in mentions:
-        if mention.concept_key:
-            vocab_names.setdefault(mention.surface, mention.concept_key)
+    stats = _SurfaceStats(mentions)
+    vocab_names = stats.vocab_names
+    surfaces = sorted(stats.counts.keys() | {n for p in pairs for n in p[:2]})
     drop_keys = {index.key_of(d) for d in dropped} - {None}
     for name in surfaces:
         key = vocab_names.get(name) or index.key_of(name)
@@ -139,7 +137,7 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
             for n in (a, b):
                 if n in seen:
                     merges.setdefault(n, Merge(n, "", f"fuzzy score {score:g}"))
-    return _result(linker, mentions, by_key, merges, seen)
+    return _result(linker, stats, by_key, merges, seen)
 
 
 def _link_acronyms(linker: Linker, surfaces: Sequence[str], index: VocabIndex,
@@ -172,15 +170,28 @@ def _terms(entry: LexiconEntry) -> frozenset[str]:
     return frozenset(normalize(t) for t in entry.terms)
 
 
-def _result(linker: Linker, mentions: list[Mention], by_key: dict[str, LexiconEntry],
+class _SurfaceStats:
+    """What the mentions say about each surface form, gathered in one pass."""
+
+    def __init__(self, mentions: Sequence[Mention]) -> None:
+        self.counts: dict[str, int] = defaultdict(int)
+        self.types: dict[str, Counter] = defaultdict(Counter)
+        self.origins: dict[str, set[str]] = defaultdict(set)
+        self.vocab_names: dict[str, str] = {}
+        counts, types, origins, vocab = self.counts, self.types, self.origins, self.vocab_names
+        for m in mentions:
+            surface = m.surface
+            counts[surface] += 1
+            if m.type:
+                types[surface][m.type] += 1
+            origins[surface].add(m.origin)
+            if m.concept_key and surface not in vocab:
+                vocab[surface] = m.concept_key
+
+
+def _result(linker: Linker, stats: _SurfaceStats, by_key: dict[str, LexiconEntry],
             merges: dict[str, Merge], seen: set[str]) -> LinkResult:
-    counts = Counter(m.surface for m in mentions)
-    types: dict[str, Counter] = defaultdict(Counter)
-    origins: dict[str, set] = defaultdict(set)
-    for m in mentions:
-        if m.type:
-            types[m.surface][m.type] += 1
-        origins[m.surface].add(m.origin)
+    counts, types, origins = stats.counts, stats.types, stats.origins
     concepts: dict[str, Concept] = {}
     key_of: dict[str, str] = {}
     used = set(by_key)

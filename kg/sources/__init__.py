@@ -1,7 +1,9 @@
 """Read articles from feed pages, Markdown, text, HTML, RSS/Atom and JSON Lines files."""
 from __future__ import annotations
 
+import hashlib
 import logging
+import marshal
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from kg.sources.formats import FORMATS, check_format, parse, sniff_format
 from kg.sources.text import clean_text, decode, derive_title
 
 __all__ = ["read_articles", "read_file", "iter_files", "merge_duplicates", "article_id",
-           "decode", "clean_text", "derive_title", "sample_path", "MAX_FILE_BYTES"]
+           "decode", "clean_text", "derive_title", "sample_path", "MAX_FILE_BYTES", "FileMemo"]
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +108,67 @@ def read_file(path: Path, name: str, *, fmt: str | None = None,
     return parse(fmt or sniff_format(path, text), text, name, notes)
 
 
+class FileMemo:
+    """What each file held when it was last read, so a rebuild parses only the files that
+    changed. A file counts as unchanged while its path, size, modification and change
+    times and inode are; the reading code is part of the key too.
+
+    ``stored`` maps keys to what `save` gave before; after reading, ``fresh`` holds the
+    entries of this read and ``seen`` every key used (entries of files no longer read can
+    be dropped).
+    """
+
+    def __init__(self, stored: dict[str, bytes] | None = None) -> None:
+        self.stored = stored or {}
+        self.fresh: dict[str, bytes] = {}
+        self.seen: set[str] = set()
+
+    @staticmethod
+    def key(path: Path, name: str, fmt: str | None) -> str:
+        status = path.stat()
+        return (f"{_READER}|{path.resolve()}|{name}|{fmt}|{status.st_size}|"
+                f"{status.st_mtime_ns}|{status.st_ctime_ns}|{status.st_ino}")
+
+    def read(self, path: Path, name: str, fmt: str | None,
+             notes: Callable[[str], None]) -> list[Article]:
+        """`read_file`, or what it gave last time; problems are reported either way."""
+        try:
+            key = self.key(path, name, fmt)
+        except OSError:
+            return read_file(path, name, fmt=fmt, problem=notes)
+        self.seen.add(key)
+        if key in self.stored:
+            try:
+                rows, messages = marshal.loads(self.stored[key])
+                articles = [Article("", *row) for row in rows]
+            except (ValueError, EOFError, TypeError):
+                pass
+            else:
+                for message in messages:
+                    notes(message)
+                return articles
+        messages: list[str] = []
+        try:
+            articles = read_file(path, name, fmt=fmt, problem=messages.append)
+        except SourceError as err:
+            messages.append(str(err))
+            articles = []
+        self.fresh[key] = marshal.dumps(
+            ([(a.title, a.text, a.sources, a.url, a.date, a.truncated) for a in articles],
+             messages))
+        for message in messages:
+            notes(message)
+        return articles
+
+
+# the code that reads files is part of every memo key
+_READER = hashlib.sha256(b"".join(
+    p.read_bytes() for p in sorted(Path(__file__).resolve().parent.glob("*.py")))).hexdigest()[:12]
+
+
 def read_articles(paths: Iterable[Path], *, fmt: str | None = None,
-                  problem: Callable[[str], None] | None = None) -> list[Article]:
+                  problem: Callable[[str], None] | None = None,
+                  memo: FileMemo | None = None) -> list[Article]:
     """Read every article under ``paths`` and merge copies seen on several pages.
 
     Parameters
@@ -119,6 +180,8 @@ def read_articles(paths: Iterable[Path], *, fmt: str | None = None,
     problem : callable, optional
         Called with a one-line message for each file or part of a file that is skipped;
         by default the message is logged as a warning.
+    memo : FileMemo, optional
+        Files read before; unchanged ones are not parsed again.
 
     Returns
     -------
@@ -134,7 +197,8 @@ def read_articles(paths: Iterable[Path], *, fmt: str | None = None,
     raw: list[Article] = []
     for path, name in iter_files(paths, problem=notes):
         try:
-            raw.extend(read_file(path, name, fmt=fmt, problem=notes))
+            raw.extend(memo.read(path, name, fmt, notes) if memo is not None
+                       else read_file(path, name, fmt=fmt, problem=notes))
         except SourceError as err:
             notes(str(err))
     return merge_duplicates(raw)

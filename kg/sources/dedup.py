@@ -18,7 +18,11 @@ def article_id(text: str, url: str = "") -> str:
     >>> article_id("LoRA 微调")
     'a1a403da01af'
     """
-    basis = f"url:{url}" if url else " ".join(text.split())
+    return _id(" ".join(text.split()), url)
+
+
+def _id(spaced: str, url: str) -> str:
+    basis = f"url:{url}" if url else spaced
     return hashlib.sha1(basis.encode("utf-8")).hexdigest()[:12]
 
 
@@ -61,16 +65,21 @@ def merge_duplicates(articles: Iterable[Article]) -> list[Article]:
         groups[home].append(article)
         if article.url:
             by_url.setdefault(article.url, home)
-    merged = [_merge(group, order) for group in groups]
+    merged = [_merge(group, order, text) for group, text in zip(groups, texts)]
     firsts = [min(order[id(a)] for a in group) for group in groups]
     return [article for _, article in sorted(zip(firsts, merged), key=lambda p: p[0])]
 
 
-def _merge(group: list[Article], order: dict[int, int]) -> Article:
+def _merge(group: list[Article], order: dict[int, int], spaced: str) -> Article:
+    """One article of a group of copies; ``spaced`` is its text with spacing normalised."""
     longest = group[0]
+    if len(group) == 1:
+        return Article(_id(spaced, longest.url), longest.title, longest.text,
+                       tuple(dict.fromkeys(longest.sources)), longest.url, longest.date,
+                       longest.truncated)
     by_reading = sorted(group, key=lambda a: order[id(a)])
     sources = tuple(dict.fromkeys(s for a in by_reading for s in a.sources))
     url = next((a.url for a in by_reading if a.url), "")
     date = next((a.date for a in by_reading if a.date), "")
-    return Article(article_id(longest.text, url), longest.title, longest.text, sources,
-                   url, date, longest.truncated)
+    return Article(_id(spaced, url), longest.title, longest.text, sources, url, date,
+                   longest.truncated)
