@@ -7,7 +7,8 @@ over each); the installed `kg build` command end to end, as a user runs it (star
 GraphML and HTML included) with no cache, with `--jobs 1` and `--jobs 2`; a rebuild after
 adding 1% new articles, with the cache of the first build; and linking 50,000 distinct
 names. Each row gives articles/s, MB/s, its time as a multiple of the floor's, and the
-peak RSS of the largest process that ran it. Absolute speeds drift on a shared machine; the
+peak RSS of the largest process that ran it. Builds of up to 20,000 articles run
+``--repeat`` times and show the median. Absolute speeds drift on a shared machine; the
 ratios are what to compare.
 """
 from __future__ import annotations
@@ -94,6 +95,11 @@ RESULT = {"seconds": time.perf_counter() - start, "names": len(names)}
 """
 
 
+def _median(results: list[dict]) -> dict:
+    """The run of median time (its own peak RSS with it)."""
+    return sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
+
+
 def row(name: str, seconds: float, articles: int, mb: float, base: float, rss: float) -> str:
     rate = f"{articles / seconds:,.0f}" if articles else "-"
     speed = f"{mb / seconds:.2f}" if mb else "-"
@@ -105,6 +111,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,20000")
     parser.add_argument("--names", type=int, default=50000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/kg-bench"))
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each build up to 20,000 articles; the median is shown")
     args = parser.parse_args()
     print("| what | seconds | articles/s | MB/s | x floor | peak RSS MB |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -118,27 +126,41 @@ def main() -> None:
         print(row(f"floor, {size:,} articles", base["seconds"], base["articles"], mb,
                   base["seconds"], rss))
         out = args.work / f"out-{size}"
+        repeat = args.repeat if size <= 20000 else 1
         runs = {}
         for jobs in (1, 2):
-            runs[jobs] = _command("build", str(feed), "-o", str(out), "-q", "--no-cache",
-                                  "--jobs", str(jobs))
+            runs[jobs] = _median([_command("build", str(feed), "-o", str(out), "-q",
+                                           "--no-cache", "--jobs", str(jobs))
+                                  for _ in range(repeat)])
             print(row(f"kg build, {size:,} articles, no cache, --jobs {jobs}",
                       runs[jobs]["seconds"], size, mb, base["seconds"], runs[jobs]["rss_mb"]))
-        print(f"| --jobs 2 speed-up, {size:,} articles | {runs[1]['seconds'] / runs[2]['seconds']:.2f}x "
-              "| - | - | - | - |")
+        print(f"| --jobs 2 speed-up, {size:,} articles | "
+              f"{runs[1]['seconds'] / runs[2]['seconds']:.2f}x | - | - | - | - |")
         # the reader's case: the same feed folder, built once, then a new page arrives
         grown = args.work / f"feed-{size}-grown"
         if grown.exists():
             shutil.rmtree(grown)
         shutil.copytree(feed, grown)
         cache = args.work / f"cache-{size}.sqlite"
-        for stale in args.work.glob(f"cache-{size}.sqlite*"):
-            stale.unlink()
         out = args.work / f"out-{size}-grown"
         shutil.rmtree(out, ignore_errors=True)
+        for stale in args.work.glob(f"cache-{size}.sqlite*"):
+            stale.unlink()
         _command("build", str(grown), "-o", str(out), "-q", "--cache", str(cache))
-        write_feed(grown / "new", max(1, size // 100), seed=size + 1)
-        rebuilt = _command("build", str(grown), "-o", str(out), "-q", "--cache", str(cache))
+        kept = args.work / f"kept-{size}"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(out, kept / "out")
+        shutil.copy(cache, kept / "cache.sqlite")
+        rebuilds = []
+        for _ in range(repeat):      # each time from the state the first build left
+            shutil.rmtree(out)
+            shutil.copytree(kept / "out", out)
+            shutil.copy(kept / "cache.sqlite", cache)
+            shutil.rmtree(grown / "new", ignore_errors=True)
+            write_feed(grown / "new", max(1, size // 100), seed=size + 1)
+            rebuilds.append(_command("build", str(grown), "-o", str(out), "-q",
+                                     "--cache", str(cache)))
+        rebuilt = _median(rebuilds)
         print(row(f"rebuild after +1% articles ({size // 100:,}), cache", rebuilt["seconds"],
                   size + size // 100, mb, base["seconds"], rebuilt["rss_mb"]))
         print(f"| rebuild / full build (--jobs 2), {size:,} articles | "

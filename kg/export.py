@@ -111,11 +111,12 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True) ->
     """Write the graph of ``parts`` as GraphML, the same bytes as `write_graphml` of
     ``parts.to_networkx()``, without making that graph.
 
-    With ``reuse``, an article whose node and edges are unchanged since the last write
-    to ``path`` is copied from the old file instead of written again: a hidden index
-    beside it (``.graph.graphml.index``) records where each article's part lies and
-    what it was made from. The index is trusted only if the file's size and time match.
-    Returns the number of articles copied.
+    With ``reuse``, each part (an article's node, its edges, a concept's node, the
+    hierarchy edges) that is unchanged since the last write to ``path`` is copied from the
+    old file instead of written again: a hidden index beside it (``.graph.graphml.index``)
+    records where each part lies and a hash of what it was made from. The index is
+    trusted only while the file's size and time are the ones it records. Returns the
+    number of articles whose node and edges were copied.
     """
     path = Path(path)
     samples = [("node", parts.article_data(a)) for a in parts.articles[:1]]
@@ -126,48 +127,63 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True) ->
     table = _KeyTable(samples)
     index_path = path.with_name(f".{path.name}.index")
     stamp = (_GRAPHML_VERSION, table.header(False))
-    old, chunks = _read_index(path, index_path, stamp) if reuse else (b"", {})
-    new_chunks: dict[bytes, tuple[int, int, int, int]] = {}
+    old, known = _read_index(path, index_path, stamp) if reuse else (b"", {})
     with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
-        position = fh.write(stamp[1].encode("utf-8"))
-        placed = []
-        for article in parts.articles:
-            signature = _signature(article, parts.linked.get(article.id, ()))
-            known = chunks.get(signature)
-            if known:
-                node = old[known[0]:known[0] + known[1]]
-            else:
-                node = table.node(article_node(article.id),
-                                  parts.article_data(article)).encode("utf-8")
-            fh.write(node)
-            placed.append((signature, known, position, len(node)))
-            position += len(node)
+        out = _Parts(fh, old, known)
+        out.write(stamp[1].encode("utf-8"))
+        signatures = [_signature(a, parts.linked.get(a.id, ())) for a in parts.articles]
+        copied = 0
+        for article, signature in zip(parts.articles, signatures):
+            copied += out.put(b"n" + signature, lambda a=article: table.node(
+                article_node(a.id), parts.article_data(a)))
         for key, data in parts.concepts.items():
-            position += fh.write(table.node(concept_node(key), data).encode("utf-8"))
-        for article, (signature, known, node_at, node_size) in zip(parts.articles, placed):
-            if known:
-                edges = old[known[2]:known[2] + known[3]]
-            else:
-                u = article_node(article.id)
-                edges = "".join(table.edge(u, concept_node(key), data)
-                                for key, data in parts.edges_of(article)).encode("utf-8")
-            fh.write(edges)
-            new_chunks[signature] = (node_at, node_size, position, len(edges))
-            position += len(edges)
-        H = nx.Graph()          # the order networkx gives the hierarchy edges
-        H.add_nodes_from(concept_node(k) for k in parts.concepts)
-        H.add_edges_from((concept_node(c), concept_node(p), parts.hierarchy_data(p, k))
-                         for c, p, k in parts.hierarchy)
-        for u, v, data in H.edges(data=True):
-            fh.write(table.edge(u, v, data).encode("utf-8"))
-        fh.write(_FOOTER.encode("utf-8"))
+            out.put(_hash((key, list(data.items()))),
+                    lambda k=key, d=data: table.node(concept_node(k), d))
+        for article, signature in zip(parts.articles, signatures):
+            u = article_node(article.id)
+            out.put(b"e" + signature, lambda a=article, u=u: "".join(
+                table.edge(u, concept_node(k), d) for k, d in parts.edges_of(a)))
+        out.put(_hash(parts.hierarchy), lambda: _hierarchy_edges(parts, table))
+        out.write(_FOOTER.encode("utf-8"))
     del old
     if reuse:
         status = path.stat()
         with contextlib.suppress(OutputError):
             atomic_write(index_path, marshal.dumps(
-                (stamp, status.st_size, status.st_mtime_ns, new_chunks)))
-    return sum(1 for _, known, *_ in placed if known)
+                (stamp, status.st_size, status.st_mtime_ns, out.index)))
+    return copied
+
+
+class _Parts:
+    """Writes parts of a file, copying those an earlier file holds under the same hash."""
+
+    def __init__(self, fh, old: bytes, known: dict[bytes, tuple[int, int]]) -> None:
+        self.fh, self.old, self.known = fh, old, known
+        self.position = 0
+        self.index: dict[bytes, tuple[int, int]] = {}
+
+    def write(self, data: bytes) -> None:
+        self.position += self.fh.write(data)
+
+    def put(self, signature: bytes, render: Callable[[], str]) -> bool:
+        """Write the part with this signature; True when it was copied."""
+        spot = self.known.get(signature)
+        data = self.old[spot[0]:spot[0] + spot[1]] if spot else render().encode("utf-8")
+        self.index[signature] = (self.position, len(data))
+        self.write(data)
+        return spot is not None
+
+
+def _hierarchy_edges(parts: GraphParts, table: _KeyTable) -> str:
+    H = nx.Graph()          # the order networkx gives these edges in the whole graph
+    H.add_nodes_from(concept_node(k) for k in parts.concepts)
+    H.add_edges_from((concept_node(c), concept_node(p), parts.hierarchy_data(p, k))
+                     for c, p, k in parts.hierarchy)
+    return "".join(table.edge(u, v, data) for u, v, data in H.edges(data=True))
+
+
+def _hash(value) -> bytes:
+    return hashlib.blake2b(marshal.dumps(value), digest_size=16).digest()
 
 
 # what a reused part holds is made by this code and kg/graph.py
@@ -176,11 +192,10 @@ _GRAPHML_VERSION = hashlib.sha256(Path(__file__).read_bytes() + (
 
 
 def _signature(article: Article, linked) -> bytes:
-    """What an article's GraphML part is made from, hashed."""
-    data = (article.id, article.title, article.text, article.sources, article.url,
-            article.date, article.truncated, MAX_CONTEXTS, TEXT_LIMIT,
-            [(m.start, m.end, key) for m, key in linked])
-    return hashlib.blake2b(marshal.dumps(data), digest_size=16).digest()
+    """What an article's GraphML parts are made from, hashed."""
+    return _hash((article.id, article.title, article.text, article.sources, article.url,
+                  article.date, article.truncated, MAX_CONTEXTS, TEXT_LIMIT,
+                  [(m.start, m.end, key) for m, key in linked]))
 
 
 def _read_index(path: Path, index_path: Path, stamp) -> tuple[bytes, dict]:
@@ -209,6 +224,7 @@ class _KeyTable:
                         else "string"
         self.kinds = kinds
         self.keys = {sn: f"d{i}" for i, sn in enumerate(sorted(kinds))}
+        self._spec: dict[str, dict[str, tuple[str, str]]] = {}
 
     def header(self, directed: bool) -> str:
         lines = [_HEADER]
@@ -227,19 +243,25 @@ class _KeyTable:
                 f"\n{self._data(data, 'edge')}    </edge>\n")
 
     def _data(self, data: dict, scope: str) -> str:
+        spec = self._spec.get(scope)
+        if spec is None:
+            spec = self._spec[scope] = {
+                name: (f'      <data key="{key}">', self.kinds[(sc, name)])
+                for (sc, name), key in self.keys.items() if sc == scope}
         out = []
         for name, value in data.items():
-            value = _scalar(value)
-            kind = self.kinds[(scope, name)]
-            if kind == "boolean":
-                text = "true" if value else "false"
-            elif kind == "string":
-                text = str(value)
+            head, kind = spec[name]
+            if type(value) not in _PLAIN:
+                value = _scalar(value)
+            if kind == "string":
+                text = value if type(value) is str else str(value)
                 if _NEEDS_CARE.search(text):
                     text = escape(_xml(text))
+            elif kind == "boolean":
+                text = "true" if value else "false"
             else:
                 text = repr(value) if isinstance(value, float) else str(value)
-            out.append(f'      <data key="{self.keys[(scope, name)]}">{text}</data>\n')
+            out.append(f"{head}{text}</data>\n")
         return "".join(out)
 
 
