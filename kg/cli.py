@@ -176,8 +176,8 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     clock = time.perf_counter()
     timings.update(result.timings)
     names = {k: c.name for k, c in result.link.concepts.items()}
-    tasks = [(write_graphml_parts, (parts, out / "graph.graphml"), {"reuse": reuse})] \
-        if "graphml" in formats else []
+    tasks = [(write_graphml_parts, (parts, out / "graph.graphml"),
+               {"reuse": reuse, "jobs": jobs})] if "graphml" in formats else []
     tasks += [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
     tasks += [(write_html, (parts, out / "graph.html"), {})] if "html" in formats else []
     if cooccurrence:

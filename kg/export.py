@@ -8,9 +8,11 @@ import io
 import json
 import marshal
 import math
+import mmap
 import multiprocessing as mp
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -107,7 +109,8 @@ def write_graphml(G: nx.Graph, path: Path) -> None:
         fh.write(_FOOTER)
 
 
-def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True) -> int:
+def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
+                        jobs: int = 1) -> int:
     """Write the graph of ``parts`` as GraphML, the same bytes as `write_graphml` of
     ``parts.to_networkx()``, without making that graph.
 
@@ -115,8 +118,9 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True) ->
     hierarchy edges) that is unchanged since the last write to ``path`` is copied from the
     old file instead of written again: a hidden index beside it (``.graph.graphml.index``)
     records where each part lies and a hash of what it was made from. The index is
-    trusted only while the file's size and time are the ones it records. Returns the
-    number of articles whose node and edges were copied.
+    trusted only while the file's size and time are the ones it records. With ``jobs``
+    > 1, a forked process writes the second half of the parts beside this one. Returns
+    the number of articles whose node and edges were copied.
     """
     path = Path(path)
     samples = [("node", parts.article_data(a)) for a in parts.articles[:1]]
@@ -127,37 +131,104 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True) ->
     table = _KeyTable(samples)
     index_path = path.with_name(f".{path.name}.index")
     stamp = (_GRAPHML_VERSION, table.header(False))
-    old, known = _read_index(path, index_path, stamp) if reuse else (b"", {})
-    with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
-        out = _Parts(fh, old, known)
-        out.write(stamp[1].encode("utf-8"))
-        signatures = [_signature(a, parts.linked.get(a.id, ())) for a in parts.articles]
-        copied = 0
-        for article, signature in zip(parts.articles, signatures):
-            copied += out.put(b"n" + signature, lambda a=article: table.node(
-                article_node(a.id), parts.article_data(a)))
-        for key, data in parts.concepts.items():
-            out.put(_hash((key, list(data.items()))),
-                    lambda k=key, d=data: table.node(concept_node(k), d))
-        for article, signature in zip(parts.articles, signatures):
-            u = article_node(article.id)
-            out.put(b"e" + signature, lambda a=article, u=u: "".join(
-                table.edge(u, concept_node(k), d) for k, d in parts.edges_of(a)))
-        out.put(_hash(parts.hierarchy), lambda: _hierarchy_edges(parts, table))
-        out.write(_FOOTER.encode("utf-8"))
-    del old
+    with contextlib.ExitStack() as stack:
+        old, known = _read_index(path, index_path, stamp) if reuse else (b"", {})
+        if old:
+            stack.callback(old.close)
+        plan = _plan(parts, table, known)
+        copied = sum(1 for signature, *_ in plan if signature[:1] == b"n" and
+                     signature in known)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb", buffering=1 << 20) as fh:
+                out = _Parts(fh, old, known)
+                out.write(stamp[1].encode("utf-8"))
+                _write_split(plan, out, tmp, jobs)
+                out.write(_FOOTER.encode("utf-8"))
+            index = out.index
     if reuse:
         status = path.stat()
         with contextlib.suppress(OutputError):
             atomic_write(index_path, marshal.dumps(
-                (stamp, status.st_size, status.st_mtime_ns, out.index)))
+                (stamp, status.st_size, status.st_mtime_ns, index)))
     return copied
+
+
+def _plan(parts: GraphParts, table: _KeyTable, known: dict
+          ) -> list[tuple[bytes, Callable[[], str], int]]:
+    """The parts in file order: (signature, how to render it, a guess of its cost)."""
+    signatures = [_signature(a, parts.linked.get(a.id, ())) for a in parts.articles]
+    plan: list[tuple[bytes, Callable[[], str], int]] = []
+    for article, signature in zip(parts.articles, signatures):
+        plan.append((b"n" + signature, lambda a=article: table.node(
+            article_node(a.id), parts.article_data(a)), 2 + len(article.text) // 200))
+    for key, data in parts.concepts.items():
+        plan.append((b"c" + _hash((key, list(data.items()))),
+                     lambda k=key, d=data: table.node(concept_node(k), d), 1))
+    for article, signature in zip(parts.articles, signatures):
+        u = article_node(article.id)
+        plan.append((b"e" + signature, lambda a=article, u=u: "".join(
+            table.edge(u, concept_node(k), d) for k, d in parts.edges_of(a)),
+            2 + 3 * parts.counts.get(article.id, {}).__len__()))
+    plan.append((b"h" + _hash(parts.hierarchy), lambda: _hierarchy_edges(parts, table),
+                 len(parts.hierarchy)))
+    return [(s, render, 0 if s in known else cost) for s, render, cost in plan]
+
+
+def _write_split(plan: list, out: _Parts, tmp: Path, jobs: int) -> None:
+    """Write the parts of ``plan``; with ``jobs`` > 1 a forked process writes the second
+    half (by cost) to a side file, appended here when this half is done."""
+    total = sum(cost for *_, cost in plan)
+    if jobs < 2 or total < _SPLIT_FROM or "fork" not in mp.get_all_start_methods():
+        for signature, render, _ in plan:
+            out.put(signature, render)
+        return
+    running, split = 0, len(plan)
+    for i, (*_, cost) in enumerate(plan):
+        running += cost
+        if running >= total / 2:
+            split = i + 1
+            break
+    side = tmp.with_name(tmp.name + ".part2")
+    context = mp.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_write_side, args=(plan[split:], out, side, send),
+                            daemon=True)
+    child.start()
+    send.close()
+    try:
+        for signature, render, _ in plan[:split]:
+            out.put(signature, render)
+        answer = receive.recv() if receive.poll(None) else "no answer"
+        child.join()
+        if isinstance(answer, str):
+            raise OutputError(f"{tmp.name}: {answer}")
+        shift = out.position
+        with open(side, "rb") as fh:
+            shutil.copyfileobj(fh, out.fh, 1 << 22)
+        out.position += side.stat().st_size
+        out.index.update((s, (at + shift, n)) for s, (at, n) in marshal.loads(answer).items())
+    finally:
+        side.unlink(missing_ok=True)
+
+
+_SPLIT_FROM = 20000     # a guess of the cost worth a second process (about 2,000 articles)
+
+
+def _write_side(plan: list, out: _Parts, side: Path, send) -> None:
+    try:
+        with open(side, "wb", buffering=1 << 20) as fh:
+            mine = _Parts(fh, out.old, out.known)
+            for signature, render, _ in plan:
+                mine.put(signature, render)
+        send.send(marshal.dumps(mine.index))
+    except Exception as err:  # noqa: BLE001 - reported to the parent as its message
+        send.send(f"{type(err).__name__}: {err}")
 
 
 class _Parts:
     """Writes parts of a file, copying those an earlier file holds under the same hash."""
 
-    def __init__(self, fh, old: bytes, known: dict[bytes, tuple[int, int]]) -> None:
+    def __init__(self, fh, old, known: dict[bytes, tuple[int, int]]) -> None:
         self.fh, self.old, self.known = fh, old, known
         self.position = 0
         self.index: dict[bytes, tuple[int, int]] = {}
@@ -165,13 +236,12 @@ class _Parts:
     def write(self, data: bytes) -> None:
         self.position += self.fh.write(data)
 
-    def put(self, signature: bytes, render: Callable[[], str]) -> bool:
-        """Write the part with this signature; True when it was copied."""
+    def put(self, signature: bytes, render: Callable[[], str]) -> None:
+        """Write the part with this signature, copied from the old file when it has it."""
         spot = self.known.get(signature)
         data = self.old[spot[0]:spot[0] + spot[1]] if spot else render().encode("utf-8")
         self.index[signature] = (self.position, len(data))
         self.write(data)
-        return spot is not None
 
 
 def _hierarchy_edges(parts: GraphParts, table: _KeyTable) -> str:
@@ -198,14 +268,17 @@ def _signature(article: Article, linked) -> bytes:
                   [(m.start, m.end, key) for m, key in linked]))
 
 
-def _read_index(path: Path, index_path: Path, stamp) -> tuple[bytes, dict]:
-    """The old GraphML bytes and its index, if the index is for this very file."""
+def _read_index(path: Path, index_path: Path, stamp) -> tuple[mmap.mmap | bytes, dict]:
+    """The old GraphML file (mapped, not read) and its index, if the index is for this
+    very file."""
     try:
         stored, size, mtime, chunks = marshal.loads(index_path.read_bytes())
-        status = path.stat()
-        if stored != stamp or (size, mtime) != (status.st_size, status.st_mtime_ns):
-            return b"", {}
-        return path.read_bytes(), chunks
+        with open(path, "rb") as fh:
+            status = os.fstat(fh.fileno())
+            if stored != stamp or (size, mtime) != (status.st_size, status.st_mtime_ns) \
+                    or not size:
+                return b"", {}
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), chunks
     except (OSError, ValueError, EOFError, TypeError):
         return b"", {}
 
@@ -328,7 +401,7 @@ def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1) -
         return
     context = mp.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_run_task, args=(tasks[0], send), daemon=True)
+    child = context.Process(target=_run_task, args=(tasks[0], send))   # may fork in turn
     child.start()
     send.close()
     try:

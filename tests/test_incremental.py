@@ -42,6 +42,20 @@ def test_graphml_parts_of_unchanged_articles_are_copied(lexicon, tmp_path):
     assert write_graphml_parts(after.parts, out) == len(after.articles)   # all the same
 
 
+def test_graphml_written_by_two_processes_is_the_same_file(sample_result, tmp_path,
+                                                          monkeypatch):
+    import kg.export as export
+
+    monkeypatch.setattr(export, "_SPLIT_FROM", 0)      # the sample is small: split anyway
+    parts = sample_result.parts
+    write_graphml_parts(parts, tmp_path / "one.graphml", reuse=False)
+    write_graphml_parts(parts, tmp_path / "two.graphml", jobs=2)
+    assert (tmp_path / "two.graphml").read_bytes() == (tmp_path / "one.graphml").read_bytes()
+    assert write_graphml_parts(parts, tmp_path / "two.graphml") == len(parts.articles)
+    assert (tmp_path / "two.graphml").read_bytes() == (tmp_path / "one.graphml").read_bytes()
+    assert not list(tmp_path.glob(".two.graphml.*.tmp*"))      # no side file left behind
+
+
 def test_an_edited_graphml_is_not_trusted(sample_result, tmp_path):
     out = tmp_path / "graph.graphml"
     write_graphml_parts(sample_result.parts, out)
