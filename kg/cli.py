@@ -18,7 +18,7 @@ from kg.export import (write_all, write_concepts_csv, write_graphml, write_graph
                        write_html, write_json, write_merges_csv)
 from kg.lexicon import load_lexicon
 from kg.rules import DEFAULT_RULES, MergeRules, read_rules
-from kg.sources import FileMemo, read_articles, sample_path
+from kg.sources import FileMemo, iter_files, read_articles, sample_path
 
 __all__ = ["main"]
 
@@ -149,6 +149,11 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         stack.callback(lambda: cache is not None and cache.close())
         memo = None if cache_path is None else cache.file_memo() if cache is not None \
             else FileMemo()
+        # a large first build makes its pipeline in a second process meanwhile
+        maker = pipeline.PipelineMaker.start(lexicon, jobs) \
+            if workers is None and _input_bytes(paths) >= _MAKER_FROM else None
+        if maker is not None:
+            stack.enter_context(maker)
         articles = read_articles(paths, problem=skipped.append, memo=memo)
         lap("read")
         if skipped and not quiet:
@@ -171,7 +176,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
             result = pipeline.build(articles, lexicon, threshold=threshold, jobs=jobs,
                                     cache=cache, progress=bar.update, forced=rules.forced,
                                     forbidden=rules.forbidden, dropped=rules.dropped,
-                                    workers=workers)
+                                    workers=workers, maker=maker)
     parts = result.parts
     clock = time.perf_counter()
     timings.update(result.timings)
@@ -193,6 +198,20 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
                f"{result.n_mentions} mentions"
                f"{f', {len(skipped)} input(s) skipped' if skipped else ''} -> {out}")
     return summary, timings
+
+
+_MAKER_FROM = 1 << 20     # bytes of input (some 2,000 articles) worth a pipeline maker
+
+
+def _input_bytes(paths) -> int:
+    """The size of the article files under ``paths`` (a quick walk, nothing reported)."""
+    total = 0
+    for path, _ in iter_files(paths, problem=lambda message: None):
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+        if total >= _MAKER_FROM:
+            break
+    return total
 
 
 @main.command("eval")

@@ -117,6 +117,17 @@ def test_a_speculative_worker_gives_the_same_build(lexicon, tmp_path):
     other.close()
 
 
+def test_a_pipeline_made_beside_the_reading_extracts_the_same(lexicon, tmp_path):
+    articles = read_articles([sample_path()])
+    cache = pipeline.open_cache(tmp_path / "c.sqlite", lexicon)
+    with pipeline.PipelineMaker.start(lexicon, jobs=2) as maker:
+        made = pipeline.build(articles, lexicon, jobs=2, maker=maker, cache=cache)
+    assert made.extractions == pipeline.build(articles, lexicon).extractions
+    assert cache.load_artifact("pipeline") is not None       # kept for the next build
+    assert pipeline.PipelineMaker.start(lexicon, jobs=1) is None
+    cache.close()
+
+
 def test_unchanged_files_are_not_parsed_again(tmp_path, monkeypatch):
     import kg.sources as sources
 
