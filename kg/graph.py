@@ -175,14 +175,19 @@ class GraphParts:
 
 
 def graph_parts(articles: Iterable[Article], concepts: Iterable[Concept],
-                mentions: Iterable[tuple[Mention, str]], *,
-                hierarchy: Iterable[tuple[str, str, str]] = ()) -> GraphParts:
-    """The tables of the graph `build_graph` returns (same arguments)."""
+                mentions: Iterable[tuple[Mention, str]] | dict[str, list[tuple[Mention, str]]],
+                *, hierarchy: Iterable[tuple[str, str, str]] = ()) -> GraphParts:
+    """The tables of the graph `build_graph` returns (same arguments); ``mentions`` may
+    also come grouped already, as a dict of article id -> (mention, key) pairs."""
     by_id = {a.id: a for a in articles}
-    linked: dict[str, list[tuple[Mention, str]]] = defaultdict(list)
-    for mention, key in mentions:
-        if mention.article_id in by_id:
-            linked[mention.article_id].append((mention, key))
+    linked: dict[str, list[tuple[Mention, str]]]
+    if isinstance(mentions, dict):
+        linked = {i: pairs for i, pairs in mentions.items() if pairs and i in by_id}
+    else:
+        linked = defaultdict(list)
+        for mention, key in mentions:
+            if mention.article_id in by_id:
+                linked[mention.article_id].append((mention, key))
     counts: dict[str, dict[str, int]] = {}
     per_concept: dict[str, int] = defaultdict(int)
     mention_total: dict[str, int] = defaultdict(int)

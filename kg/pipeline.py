@@ -305,7 +305,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
           progress: Callable[[int], None] | None = None,
           forced: Sequence[tuple[str, str]] = (), forbidden: Sequence[tuple[str, str]] = (),
           dropped: Sequence[str] = (), workers: Workers | None = None,
-          maker: PipelineMaker | None = None) -> BuildResult:
+          maker: PipelineMaker | None = None,
+          on_stage: Callable[[str], None] | None = None) -> BuildResult:
     """Build the knowledge graph of ``articles``.
 
     Parameters
@@ -328,6 +329,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         An extraction process already started (see `Workers`); used when it fits.
     maker : PipelineMaker, optional
         A process making the pipeline, started before the articles were read.
+    on_stage : callable, optional
+        Called with each stage's name ("extract", "link", "graph") when it ends.
 
     Returns
     -------
@@ -362,6 +365,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         by_id.update((e.article_id, e) for e in run_extraction(missing, lexicon))
     extractions = [by_id[a.id] for a in articles]
     timings["extract"] = time.perf_counter() - start
+    if on_stage:
+        on_stage("extract")
 
     start = time.perf_counter()
     mentions: list[Mention] = [m for e in extractions for m in e.mentions]
@@ -369,11 +374,17 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     link = link_concepts(mentions, lexicon, pairs=pairs, threshold=threshold, forced=forced,
                          forbidden=forbidden, dropped=dropped, index=load_index(lexicon, cache))
     timings["link"] = time.perf_counter() - start
+    if on_stage:
+        on_stage("link")
 
     start = time.perf_counter()
     hierarchy = [(e.key, parent, "is_a") for e in lexicon for parent in e.is_a]
     hierarchy += [(child, base, "variant_of") for child, base in link.variants]
-    linked = [(m, link.key_of[m.surface]) for m in mentions if m.surface in link.key_of]
+    key_of = link.key_of
+    linked = {e.article_id: [(m, key_of[m.surface]) for m in e.mentions if m.surface in key_of]
+              for e in extractions}
     parts = graph_parts(articles, link.concepts.values(), linked, hierarchy=hierarchy)
     timings["graph"] = time.perf_counter() - start
+    if on_stage:
+        on_stage("graph")
     return BuildResult(parts, list(articles), extractions, link, timings, reused=len(cached))
