@@ -44,9 +44,9 @@ def test_graphml_parts_of_unchanged_articles_are_copied(lexicon, tmp_path):
 
 def test_graphml_written_by_two_processes_is_the_same_file(sample_result, tmp_path,
                                                           monkeypatch):
-    import kg.export as export
+    import kg.export.graphml as graphml_module
 
-    monkeypatch.setattr(export, "_SPLIT_FROM", 0)      # the sample is small: split anyway
+    monkeypatch.setattr(graphml_module, "_SPLIT_FROM", 0)      # the sample is small: split anyway
     parts = sample_result.parts
     write_graphml_parts(parts, tmp_path / "one.graphml", reuse=False)
     write_graphml_parts(parts, tmp_path / "two.graphml", jobs=2)

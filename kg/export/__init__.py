@@ -1,0 +1,91 @@
+"""Write a graph as GraphML, JSON, CSV tables and one self-contained HTML page."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import multiprocessing as mp
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import networkx as nx
+
+from kg.errors import OutputError
+from kg.export.files import atomic_path, atomic_write
+from kg.export.graphml import write_graphml, write_graphml_parts
+from kg.export.html import TEMPLATES, TYPE_COLOURS, render_html, write_html
+from kg.graph import CONCEPT, GraphParts, concept_node
+
+__all__ = ["write_all", "write_graphml", "write_graphml_parts", "write_json", "write_html",
+           "write_concepts_csv", "write_merges_csv", "render_html", "atomic_path",
+           "atomic_write", "TYPE_COLOURS", "TEMPLATES"]
+
+
+def write_json(G: nx.Graph, path: Path) -> None:
+    """Write G as node-link JSON (lists stay lists). G is not modified."""
+    data = nx.node_link_data(G, edges="links")
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True))
+
+
+def write_concepts_csv(G: nx.Graph | GraphParts, path: Path) -> None:
+    """One row a concept: name, type, aliases, article and mention counts, origin."""
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\n")
+    out.writerow(["concept", "key", "type", "aliases", "articles", "mentions", "origin"])
+    concepts = [(concept_node(k), d) for k, d in G.concepts.items()] \
+        if isinstance(G, GraphParts) else G.nodes(data=True)
+    rows = [(d["label"], n.split(":", 1)[1], d.get("type", ""), " | ".join(d.get("aliases", [])),
+             d.get("articles", 0), d.get("mentions", 0), d.get("origin", ""))
+            for n, d in concepts if d.get("kind") == CONCEPT]
+    rows.sort(key=lambda r: (-r[4], -r[5], r[0].casefold()))
+    out.writerows(rows)
+    atomic_write(path, buffer.getvalue())
+
+
+def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> None:
+    """One row a surface form joined to a concept: surface, concept, key, reason."""
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\n")
+    out.writerow(["surface", "concept", "key", "reason"])
+    for merge in sorted(merges, key=lambda m: (m.concept_key, m.surface)):
+        out.writerow([merge.surface, names.get(merge.concept_key, merge.concept_key),
+                      merge.concept_key, merge.reason])
+    atomic_write(path, buffer.getvalue())
+
+
+def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1) -> None:
+    """Run writer tasks ``(function, args, keywords)``; with ``jobs`` > 1 the first task (the
+    heaviest, GraphML) runs in a forked process while this one runs the rest.
+
+    Raises
+    ------
+    OutputError
+        When any task failed, with the child's message.
+    """
+    tasks = list(tasks)
+    if jobs < 2 or len(tasks) < 2 or "fork" not in mp.get_all_start_methods():
+        for function, args, keywords in tasks:
+            function(*args, **keywords)
+        return
+    context = mp.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_run_task, args=(tasks[0], send))   # may fork in turn
+    child.start()
+    send.close()
+    try:
+        for function, args, keywords in tasks[1:]:
+            function(*args, **keywords)
+    finally:
+        message = receive.recv() if receive.poll(None) else "no answer"
+        child.join()
+    if message:
+        raise OutputError(message)
+
+
+def _run_task(task: tuple[Callable, tuple, dict], send) -> None:
+    function, args, keywords = task
+    try:
+        function(*args, **keywords)
+        send.send("")
+    except Exception as err:  # noqa: BLE001 - reported to the parent as its message
+        send.send(str(err) if isinstance(err, OutputError) else f"{type(err).__name__}: {err}")

@@ -1,0 +1,165 @@
+"""The viewer: one self-contained HTML page (pyvis with our template, nothing fetched)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import networkx as nx
+
+from kg.export.files import atomic_write
+from kg.graph import ARTICLE, CONCEPT, GraphParts, concept_graph
+
+__all__ = ["render_html", "write_html", "TYPE_COLOURS", "TEMPLATES"]
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TYPE_COLOURS = {"model": "#4e79a7", "method": "#f28e2b", "optimizer": "#e15759",
+                "dataset": "#76b7b2", "metric": "#59a14f", "library": "#edc948",
+                "hardware": "#b07aa1", "datatype": "#ff9da7", "organization": "#9c755f",
+                "task": "#86bcb6", "concept": "#8cd17d", ARTICLE: "#bab0ac"}
+
+
+def render_html(G: nx.Graph | GraphParts, *, title: str = "kg: ML concepts",
+                height: str = "100vh", max_nodes: int = 5000) -> str:
+    """Return the viewer page for G: one file, every script inlined, no outside request.
+
+    Feed text reaches the page only as JSON data (``<`` escaped) and is put into the page
+    with ``textContent``, so markup in titles or text shows as text and never runs.
+    Above ``max_nodes`` nodes the page shows the concepts with the most articles, and
+    their articles, and says so. ``G`` may be the `GraphParts` of a build, which saves
+    making the whole networkx graph when only a part is shown.
+    """
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+    from pyvis.network import Network
+
+    view, note = _view(G, max_nodes)
+    net = Network(height=height, width="100%", cdn_resources="in_line", heading="")
+    pyvis_templates = Path(Network.__init__.__code__.co_filename).parent / "templates"
+    net.templateEnv = Environment(loader=ChoiceLoader([FileSystemLoader(str(TEMPLATES)),
+                                                       FileSystemLoader(str(pyvis_templates))]),
+                                  autoescape=True)
+    net.path = "graph.html.j2"
+    positions = _layout(view) if view.number_of_nodes() > 300 else {}
+    # The node and edge lists are filled directly: pyvis' add_edge looks for duplicates
+    # among all edges, which took 32 s for 20,000 edges.
+    net.nodes = [_vis_node(node, data, positions.get(node), bool(positions))
+                 for node, data in sorted(view.nodes(data=True))]
+    net.edges = [{"from": u, "to": v, "value": int(data.get("count", 1)),
+                  "kind": data.get("kind", ""), "contexts": list(data.get("contexts", [])),
+                  "parent": data.get("parent", "")}
+                 for u, v, data in sorted(view.edges(data=True))]
+    physics = not positions
+    net.set_options(json.dumps({
+        "physics": {"enabled": physics, "stabilization": {"iterations": 150},
+                    "barnesHut": {"gravitationalConstant": -6000, "springLength": 120}},
+        "edges": {"smooth": False, "color": {"opacity": 0.5}},
+        "interaction": {"hover": True, "tooltipDelay": 200, "hideEdgesOnDrag": True},
+        "nodes": {"font": {"size": 14, "strokeWidth": 3, "strokeColor": "#ffffff"},
+                  "scaling": {"min": 8, "max": 40,
+                              "label": {"enabled": True, "min": 11, "max": 26,
+                                        "drawThreshold": 9, "maxVisible": 26}}}}))
+    net.heading = title
+    html = net.generate_html(name="graph.html")
+    return html.replace("__KG_NOTE__", json.dumps(note).replace("<", "\\u003c"))
+
+
+def write_html(G: nx.Graph | GraphParts, path: Path, **options) -> None:
+    """Write the viewer page for G (see `render_html`). G is not modified."""
+    atomic_write(path, render_html(G, **options))
+
+
+def _vis_node(node: str, data: dict, position: tuple[float, float] | None,
+              large: bool) -> dict:
+    kind = data.get("kind", "")
+    out = {"id": node, "kind": kind, "color": TYPE_COLOURS.get(data.get("type", kind), "#bab0ac")}
+    if position is not None:
+        out["x"], out["y"] = position
+    if kind == CONCEPT:
+        out.update(label=str(data.get("label", node)), shape="dot",
+                   value=int(data.get("articles", 1)), type=data.get("type", ""),
+                   aliases=list(data.get("aliases", [])), articles=int(data.get("articles", 0)),
+                   mentions=int(data.get("mentions", 0)))
+    else:
+        out.update(label="" if large else _short(str(data.get("label", node))), shape="square",
+                   font={"size": 10, "color": "#777777"},
+                   size=6, title_text=data.get("title", ""), source=data.get("source", ""),
+                   url=data.get("url", ""), date=data.get("date", ""))
+    return out
+
+
+def _short(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _view(G: nx.Graph | GraphParts, max_nodes: int, *, per_concept: int = 3
+          ) -> tuple[nx.Graph, str]:
+    """The whole graph, or for a big one the top concepts with a few articles each."""
+    if isinstance(G, GraphParts):
+        if G.n_nodes <= max_nodes:
+            return G.to_networkx(), ""
+        view = G.to_networkx(G.top_view(max_nodes, per_concept))
+        return view, _note(view, G.n_nodes)
+    if G.number_of_nodes() <= max_nodes:
+        return G, ""
+    concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
+                      key=lambda n: (-G.nodes[n].get("articles", 0), n))
+    keep: set[str] = set(concepts[:max(1, max_nodes // (per_concept + 1))])
+    for node in sorted(keep, key=concepts.index):
+        articles = sorted((m for m in G[node] if G.nodes[m].get("kind") == ARTICLE),
+                          key=lambda m: (-G.edges[node, m].get("count", 1), m))
+        for article in articles[:per_concept]:
+            if len(keep) >= max_nodes:
+                break
+            keep.add(article)
+    view = nx.Graph()       # in the graph's node order (a subgraph copy has the set's order)
+    view.add_nodes_from((n, dict(d)) for n, d in G.nodes(data=True) if n in keep)
+    view.add_edges_from((u, v, dict(d)) for u, v, d in G.edges(data=True)
+                        if u in keep and v in keep)
+    return view, _note(view, G.number_of_nodes())
+
+
+def _note(view: nx.Graph, total: int) -> str:
+    shown = sum(1 for _, kind in view.nodes(data="kind") if kind == CONCEPT)
+    return (f"Large graph: showing the {shown} concepts with the most articles and a few "
+            f"articles each ({view.number_of_nodes()} of {total} nodes). "
+            "GraphML and JSON hold everything.")
+
+
+def _layout(G: nx.Graph, *, core: int = 300, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Positions for a large graph, computed fast so the page needs no physics.
+
+    The ``core`` concepts with most articles get a force layout of their co-occurrence
+    graph; every other concept sits near the core concepts it shares articles with, and
+    every article near its concepts. Deterministic for a given ``seed``.
+    """
+    import random
+
+    rng = random.Random(seed)
+    scale = 90.0 * max(1.0, G.number_of_nodes() ** 0.5)
+    if G.number_of_nodes() < 500:        # a full force layout is quick at this size
+        pos = nx.spring_layout(G, seed=seed, iterations=120,
+                               k=2.0 / max(1.0, G.number_of_nodes() ** 0.5))
+        return {n: (float(x) * scale, float(y) * scale) for n, (x, y) in pos.items()}
+    concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
+                      key=lambda n: (-G.nodes[n].get("articles", 0), n))
+    top = set(concepts[:core])
+    C = concept_graph(G.subgraph(top | {m for n in top for m in G[n]}))
+    C.remove_nodes_from([n for n in list(C) if n not in top])
+    pos = {n: (float(x), float(y)) for n, (x, y) in
+           nx.spring_layout(C, seed=seed, iterations=60).items()} if len(C) else {}
+
+    def near(nodes: list[str], spread: float) -> tuple[float, float]:
+        placed = [pos[n] for n in nodes if n in pos]
+        if not placed:
+            angle = rng.uniform(0, 6.2832)
+            return 1.3 * math.cos(angle), 1.3 * math.sin(angle)
+        x = sum(p[0] for p in placed) / len(placed)
+        y = sum(p[1] for p in placed) / len(placed)
+        return x + rng.uniform(-spread, spread), y + rng.uniform(-spread, spread)
+
+    for node in concepts[core:]:
+        related = sorted({c for a in G[node] for c in G[a] if c in top})
+        pos[node] = near(related, 0.08)
+    for node in sorted(n for n, k in G.nodes(data="kind") if k != CONCEPT):
+        pos[node] = near(sorted(G[node]), 0.05)
+    return {n: (x * scale, y * scale) for n, (x, y) in pos.items()}
