@@ -18,7 +18,7 @@ from kg.export import (write_all, write_concepts_csv, write_graphml, write_graph
                        write_html, write_json, write_merges_csv)
 from kg.lexicon import load_lexicon
 from kg.rules import DEFAULT_RULES, MergeRules, read_rules
-from kg.sources import FileMemo, iter_files, read_articles, sample_path
+from kg.sources import FileMemo, read_articles, sample_path
 
 __all__ = ["main"]
 
@@ -151,12 +151,12 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         stack.callback(lambda: cache is not None and cache.close())
         memo = None if cache_path is None else cache.file_memo() if cache is not None \
             else FileMemo()
-        # a large first build makes its pipeline in a second process meanwhile
-        maker = pipeline.PipelineMaker.start(lexicon, jobs) \
-            if workers is None and _input_bytes(paths) >= _MAKER_FROM else None
-        if maker is not None:
-            stack.enter_context(maker)
-        articles = read_articles(paths, problem=skipped.append, memo=memo)
+        # otherwise extraction starts while the feed is read (see pipeline.Stream)
+        stream = pipeline.Stream.start(lexicon, cache, jobs) if workers is None else None
+        if stream is not None:
+            stack.enter_context(stream)
+        articles = read_articles(paths, problem=skipped.append, memo=memo,
+                                 on_file=stream.offer if stream is not None else None)
         lap("read")
         if skipped and not quiet:
             click.echo(f"Skipped {len(skipped)} input(s):", err=True)
@@ -178,7 +178,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
             result = pipeline.build(articles, lexicon, threshold=threshold, jobs=jobs,
                                     cache=cache, progress=bar.update, forced=rules.forced,
                                     forbidden=rules.forbidden, dropped=rules.dropped,
-                                    workers=workers, maker=maker,
+                                    workers=workers, stream=stream,
                                     on_stage=(lambda _: gc.freeze()) if _OWN_PROCESS else None)
     parts = result.parts
     clock = time.perf_counter()
@@ -204,18 +204,6 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
 
 
 _OWN_PROCESS = False      # set by `run`: this process is the kg command and ends with it
-_MAKER_FROM = 1 << 20     # bytes of input (some 2,000 articles) worth a pipeline maker
-
-
-def _input_bytes(paths) -> int:
-    """The size of the article files under ``paths`` (a quick walk, nothing reported)."""
-    total = 0
-    for path, _ in iter_files(paths, problem=lambda message: None):
-        with contextlib.suppress(OSError):
-            total += path.stat().st_size
-        if total >= _MAKER_FROM:
-            break
-    return total
 
 
 @main.command("eval")

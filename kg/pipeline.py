@@ -21,7 +21,7 @@ from kg.link.candidates import VocabIndex, vocabulary_index
 from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
 from kg.store import ExtractionCache, extractor_fingerprint
 
-__all__ = ["BuildResult", "Workers", "PipelineMaker", "build", "run_extraction", "open_cache", "load_pipeline",
+__all__ = ["BuildResult", "Workers", "Stream", "build", "run_extraction", "open_cache", "load_pipeline",
            "load_index"]
 
 log = logging.getLogger(__name__)
@@ -179,69 +179,114 @@ class Workers:
         self.close()
 
 
-class PipelineMaker:
-    """Makes the extraction pipeline in a forked process while this one reads the feed.
+def _pipeline_blob() -> bytes:
+    return pickle.dumps(_NLP, protocol=pickle.HIGHEST_PROTOCOL)
 
-    A first build of a large feed needs the pipeline (1.4 s to make) only once the
-    articles are read (a second or more); making it beside the reading saves that wait.
-    `blob` gives it pickled, which extraction workers load themselves; use as a context
-    manager; `start` gives None where processes cannot be forked or with one job.
+
+class Stream:
+    """Extraction that starts while the feed is still being read.
+
+    Worker processes load (or make) the pipeline at once; the reader `offer`s each
+    file's articles as it goes, and batches of them are extracted while later files are
+    read, so on a large first build the reading costs almost nothing. Only a few batches
+    are queued at a time: an article the reading later merges into a longer copy may be
+    extracted for nothing, but only while the workers would otherwise wait. `build` takes
+    the stream as ``stream`` and extracts what is left. Use as a context manager; `start`
+    gives None with one job or where processes cannot be forked.
     """
 
-    def __init__(self, lexicon: Sequence[LexiconEntry]) -> None:
-        context = mp.get_context("fork")
-        self.receive, send = context.Pipe(duplex=False)
-        self.process = context.Process(target=_make_blob, args=(lexicon, send), daemon=True)
-        self.process.start()
-        send.close()
+    def __init__(self, lexicon: Sequence[LexiconEntry], cache: ExtractionCache | None,
+                 jobs: int) -> None:
+        global _NLP, _NLP_BLOB, _LEXICON
+        blob = cache.load_artifact("pipeline") if cache is not None else None
+        self.has_blob = blob is not None
+        _NLP, _NLP_BLOB, _LEXICON = None, blob, lexicon
+        self.pool = mp.get_context("fork").Pool(jobs, initializer=_start_worker)
+        self.jobs = jobs
+        self.cache = cache
+        self.pending: list[Article] = []
+        self.seen: set[tuple[str, bool]] = set()
+        self.batches: list = []                                  # AsyncResult per batch
+        self.where: dict[tuple[str, bool], tuple[int, int]] = {}  # -> (batch, position)
+        self.records: dict[int, list[tuple]] = {}
 
     @classmethod
-    def start(cls, lexicon: Sequence[LexiconEntry], jobs: int) -> PipelineMaker | None:
+    def start(cls, lexicon: Sequence[LexiconEntry], cache: ExtractionCache | None,
+              jobs: int) -> Stream | None:
         if jobs < 2 or "fork" not in mp.get_all_start_methods():
             return None
-        return cls(lexicon)
+        return cls(lexicon, cache, jobs)
 
-    def blob(self) -> bytes | None:
-        """The pipeline, pickled (None if the process failed: then it is made here)."""
-        try:
-            return self.receive.recv_bytes()
-        except (EOFError, OSError):
-            return None
+    def offer(self, articles: Sequence[Article]) -> None:
+        """Articles just read (before duplicates are merged); some may be extracted now."""
+        for article in articles:
+            key = (article.text, article.truncated)
+            if key not in self.seen:
+                self.seen.add(key)
+                self.pending.append(article)
+        queued = sum(1 for batch in self.batches[-4 * self.jobs:] if not batch.ready())
+        while len(self.pending) >= _BATCH and queued < 2 * self.jobs:
+            batch, self.pending = self.pending[:_BATCH], self.pending[_BATCH:]
+            self._submit(batch)
+            queued += 1
+
+    def _submit(self, batch: list[Article]) -> None:
+        if self.cache is not None:
+            cached = {id(a) for a in self.cache.find(batch).values()}
+            batch = [a for a in batch if id(a) not in cached]
+        if batch:
+            for position, article in enumerate(batch):
+                self.where[(article.text, article.truncated)] = (len(self.batches), position)
+            self.batches.append(self.pool.apply_async(_extract_batch, (batch,)))
+
+    def extract(self, articles: Sequence[Article]
+                ) -> Iterator[tuple[list[Article], list[Extraction]]]:
+        """``(batch, extractions)`` of ``articles``, in their order: what was extracted
+        while reading is taken, the rest is extracted now."""
+        self.pending = []
+        rest = [a for a in articles if (a.text, a.truncated) not in self.where]
+        for start in range(0, len(rest), _BATCH):
+            self._submit(rest[start:start + _BATCH])
+        for start in range(0, len(articles), _BATCH):
+            chunk = list(articles[start:start + _BATCH])
+            done = []
+            for article in chunk:
+                number, position = self.where[(article.text, article.truncated)]
+                if number not in self.records:
+                    self.records[number] = self.batches[number].get()
+                _, mentions, pairs = self.records[number][position]
+                done.append(_from_tuples((article.id, mentions, pairs)))
+            yield chunk, done
+
+    def blob(self) -> bytes:
+        """The workers' pipeline, pickled (to keep in the cache)."""
+        return self.pool.apply(_pipeline_blob)
 
     def close(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-        self.process.join()
-        self.receive.close()
+        global _NLP, _NLP_BLOB, _LEXICON
+        self.pool.terminate()
+        self.pool.join()
+        _NLP, _NLP_BLOB, _LEXICON = None, None, ()
 
-    def __enter__(self) -> PipelineMaker:
+    def __enter__(self) -> Stream:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-def _make_blob(lexicon: Sequence[LexiconEntry], send) -> None:
-    from kg.extract import make_nlp
-
-    try:
-        send.send_bytes(pickle.dumps(make_nlp(lexicon), protocol=pickle.HIGHEST_PROTOCOL))
-    finally:
-        send.close()
-
-
 @contextlib.contextmanager
 def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *, jobs: int,
                 cache: ExtractionCache | None = None, nlp=None, size: int = 0,
-                workers: Workers | None = None, blob: bytes | None = None
+                workers: Workers | None = None
                 ) -> Iterator[Iterator[tuple[list[Article], list[Extraction]]]]:
     """Start extracting ``articles``; yield an iterator of ``(batch, extractions)``.
 
     In a build of ``size`` articles or more, with ``jobs`` > 1, the batches go to worker
     processes forked from this one at once, so the caller can do other work (decode the
     cached articles) while they run; they send back plain tuples, never spaCy Docs. A
-    worker loads the pipeline from a pickle (``blob``, else the cache's) itself when this
-    process has none: then this process never imports spaCy. Otherwise the batches are extracted here, one
+    worker loads the pipeline from the cache's pickle itself when this process has none:
+    then this process never imports spaCy. Otherwise the batches are extracted here, one
     by one, as the iterator is read.
     """
     global _NLP, _NLP_BLOB, _LEXICON
@@ -259,11 +304,10 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     if not parallel:
         from kg.extract import extract
 
-        nlp = nlp or (pickle.loads(blob) if blob else load_pipeline(lexicon, cache))
+        nlp = nlp or load_pipeline(lexicon, cache)
         yield ((batch, list(extract(batch, nlp))) for batch in batches)
         return
-    if nlp is None and blob is None and cache is not None:
-        blob = cache.load_artifact("pipeline")
+    blob = cache.load_artifact("pipeline") if nlp is None and cache is not None else None
     if nlp is None and blob is None:
         nlp = load_pipeline(lexicon, cache)
     _NLP, _NLP_BLOB, _LEXICON = nlp, blob, lexicon
@@ -305,7 +349,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
           progress: Callable[[int], None] | None = None,
           forced: Sequence[tuple[str, str]] = (), forbidden: Sequence[tuple[str, str]] = (),
           dropped: Sequence[str] = (), workers: Workers | None = None,
-          maker: PipelineMaker | None = None,
+          stream: Stream | None = None,
           on_stage: Callable[[str], None] | None = None) -> BuildResult:
     """Build the knowledge graph of ``articles``.
 
@@ -327,8 +371,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         The user's merge rules (see `kg.link.link_concepts`).
     workers : Workers, optional
         An extraction process already started (see `Workers`); used when it fits.
-    maker : PipelineMaker, optional
-        A process making the pipeline, started before the articles were read.
+    stream : Stream, optional
+        Extraction started while the articles were read (then ``jobs`` is its own).
     on_stage : callable, optional
         Called with each stage's name ("extract", "link", "graph") when it ends.
 
@@ -345,11 +389,12 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
                                 or not workers.usable_with(cache)):
         workers = None
     fresh: dict[str, Extraction] = {}
-    blob = maker.blob() if maker is not None and todo and workers is None else None
-    if blob is not None and cache is not None:
-        cache.save_artifact("pipeline", blob)
-    with _extraction(todo, lexicon, jobs=jobs, cache=cache, size=len(articles),
-                     workers=workers, blob=blob) as running:
+    with contextlib.ExitStack() as stack:
+        if stream is not None and workers is None:
+            running = stream.extract(todo)
+        else:
+            running = stack.enter_context(_extraction(
+                todo, lexicon, jobs=jobs, cache=cache, size=len(articles), workers=workers))
         cached = cache.read(found) if cache is not None else {}     # while workers extract
         if progress and cached:
             progress(len(cached))
@@ -359,6 +404,9 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
                 cache.put_batch(batch, results)
             if progress:
                 progress(len(results))
+    if stream is not None and workers is None and todo and cache is not None \
+            and not stream.has_blob:
+        cache.save_artifact("pipeline", stream.blob())
     by_id = {**cached, **fresh}
     missing = [a for a in articles if a.id not in by_id]     # damaged cache entries
     if missing:

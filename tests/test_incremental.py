@@ -117,14 +117,29 @@ def test_a_speculative_worker_gives_the_same_build(lexicon, tmp_path):
     other.close()
 
 
-def test_a_pipeline_made_beside_the_reading_extracts_the_same(lexicon, tmp_path):
-    articles = read_articles([sample_path()])
+def test_extraction_started_while_reading_gives_the_same_build(lexicon, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setattr(pipeline, "_BATCH", 7)          # small batches, several of them
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    for page in sample_path().iterdir():
+        shutil.copy(page, feed)
+    plain = pipeline.build(read_articles([feed]), lexicon)
     cache = pipeline.open_cache(tmp_path / "c.sqlite", lexicon)
-    with pipeline.PipelineMaker.start(lexicon, jobs=2) as maker:
-        made = pipeline.build(articles, lexicon, jobs=2, maker=maker, cache=cache)
-    assert made.extractions == pipeline.build(articles, lexicon).extractions
+    with pipeline.Stream.start(lexicon, None, jobs=2) as stream:
+        articles = read_articles([feed], on_file=stream.offer)
+        assert stream.batches                       # extraction began during the reading
+        streamed = pipeline.build(articles, lexicon, jobs=2, cache=cache, stream=stream)
+    assert streamed.extractions == plain.extractions
+    assert streamed.parts.concepts == plain.parts.concepts
     assert cache.load_artifact("pipeline") is not None       # kept for the next build
-    assert pipeline.PipelineMaker.start(lexicon, jobs=1) is None
+    with pipeline.Stream.start(lexicon, cache, jobs=2) as stream:   # all cached now
+        articles = read_articles([feed], on_file=stream.offer)
+        finals = {(a.text, a.truncated) for a in articles}
+        assert not finals & stream.where.keys()   # only copies merged away were extracted
+        again = pipeline.build(articles, lexicon, jobs=2, cache=cache, stream=stream)
+    assert again.reused == len(articles) and again.extractions == plain.extractions
+    assert pipeline.Stream.start(lexicon, None, jobs=1) is None
     cache.close()
 
 

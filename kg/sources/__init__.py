@@ -168,7 +168,8 @@ _READER = hashlib.sha256(b"".join(
 
 def read_articles(paths: Iterable[Path], *, fmt: str | None = None,
                   problem: Callable[[str], None] | None = None,
-                  memo: FileMemo | None = None) -> list[Article]:
+                  memo: FileMemo | None = None,
+                  on_file: Callable[[list[Article]], None] | None = None) -> list[Article]:
     """Read every article under ``paths`` and merge copies seen on several pages.
 
     Parameters
@@ -182,6 +183,8 @@ def read_articles(paths: Iterable[Path], *, fmt: str | None = None,
         by default the message is logged as a warning.
     memo : FileMemo, optional
         Files read before; unchanged ones are not parsed again.
+    on_file : callable, optional
+        Called with each file's articles as soon as it is read (before copies are merged).
 
     Returns
     -------
@@ -197,8 +200,12 @@ def read_articles(paths: Iterable[Path], *, fmt: str | None = None,
     raw: list[Article] = []
     for path, name in iter_files(paths, problem=notes):
         try:
-            raw.extend(memo.read(path, name, fmt, notes) if memo is not None
-                       else read_file(path, name, fmt=fmt, problem=notes))
+            found = memo.read(path, name, fmt, notes) if memo is not None \
+                else read_file(path, name, fmt=fmt, problem=notes)
         except SourceError as err:
             notes(str(err))
+            continue
+        raw.extend(found)
+        if on_file is not None:
+            on_file(found)
     return merge_duplicates(raw)
