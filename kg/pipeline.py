@@ -95,6 +95,7 @@ _INDEX = "index-" + hashlib.sha256(
 _NLP = None           # the pipeline a forked worker uses...
 _NLP_BLOB = None      # ...or loads from this pickle, when its parent never loaded it
 _LEXICON: Sequence[LexiconEntry] = ()     # ...or makes from this, when that fails
+_MADE: bytes | None = None   # the pipeline a worker made, pickled before it was used
 _PARALLEL_FROM = 2000  # builds of fewer articles are not worth the worker start-up
 _BATCH = 500
 _MENTION = ("surface", "concept_key", "start", "end", "origin", "type")
@@ -102,15 +103,17 @@ _MENTION = ("surface", "concept_key", "start", "end", "origin", "type")
 
 def _start_worker(warm: bool = False) -> None:
     """A worker's initializer; it must not raise (the pool would start it again)."""
-    global _NLP
+    global _NLP, _MADE
     if _NLP is None:
         try:
             _NLP = pickle.loads(_NLP_BLOB)
-        except Exception:  # noqa: BLE001 - a stale or damaged blob: make the pipeline
+        except Exception:  # noqa: BLE001 - no blob, or a stale or damaged one: make it
             if _LEXICON:
                 from kg.extract import make_nlp
 
                 _NLP = make_nlp(_LEXICON)
+                # kept as made: after extracting, its vocabulary holds the feed's words
+                _MADE = pickle.dumps(_NLP, protocol=pickle.HIGHEST_PROTOCOL)
     if warm and _NLP is not None:   # the first text loads word frequencies, compiles patterns
         _extract_batch([Article("warm-up", "", "Warm-up: LoRA 微调, Flash Attention (FA).")])
 
@@ -179,8 +182,8 @@ class Workers:
         self.close()
 
 
-def _pipeline_blob() -> bytes:
-    return pickle.dumps(_NLP, protocol=pickle.HIGHEST_PROTOCOL)
+def _pipeline_blob() -> bytes | None:
+    return _MADE
 
 
 class Stream:
@@ -258,8 +261,8 @@ class Stream:
                 done.append(_from_tuples((article.id, mentions, pairs)))
             yield chunk, done
 
-    def blob(self) -> bytes:
-        """The workers' pipeline, pickled (to keep in the cache)."""
+    def blob(self) -> bytes | None:
+        """The pipeline a worker made, pickled as made (to keep in the cache)."""
         return self.pool.apply(_pipeline_blob)
 
     def close(self) -> None:
@@ -406,7 +409,9 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
                 progress(len(results))
     if stream is not None and workers is None and todo and cache is not None \
             and not stream.has_blob:
-        cache.save_artifact("pipeline", stream.blob())
+        blob = stream.blob()
+        if blob is not None:
+            cache.save_artifact("pipeline", blob)
     by_id = {**cached, **fresh}
     missing = [a for a in articles if a.id not in by_id]     # damaged cache entries
     if missing:
