@@ -31,8 +31,11 @@ def _scalar(value):
     if isinstance(value, (set, frozenset)):
         value = sorted(value)
     if isinstance(value, (list, tuple)):
-        return json.dumps(list(value), ensure_ascii=False)
+        return _JSON(list(value))
     return "" if value is None else value
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False).encode    # json.dumps makes one per call
 
 
 def write_graphml(G: nx.Graph, path: Path) -> None:
@@ -251,6 +254,7 @@ class _KeyTable:
         self.kinds = kinds
         self.keys = {sn: f"d{i}" for i, sn in enumerate(sorted(kinds))}
         self._spec: dict[str, dict[str, tuple[str, str]]] = {}
+        self._ids: dict = {}
 
     def header(self, directed: bool) -> str:
         lines = [_HEADER]
@@ -261,12 +265,18 @@ class _KeyTable:
         return "".join(lines)
 
     def node(self, node, data: dict) -> str:
-        return (f"    <node id={quoteattr(_xml(str(node)))}>\n{self._data(data, 'node')}"
-                "    </node>\n")
+        return f"    <node id={self._id(node)}>\n{self._data(data, 'node')}    </node>\n"
 
     def edge(self, u, v, data: dict) -> str:
-        return (f"    <edge source={quoteattr(_xml(str(u)))} target={quoteattr(_xml(str(v)))}>"
-                f"\n{self._data(data, 'edge')}    </edge>\n")
+        return (f"    <edge source={self._id(u)} target={self._id(v)}>\n"
+                f"{self._data(data, 'edge')}    </edge>\n")
+
+    def _id(self, node) -> str:
+        """A node id as an attribute value (ids recur on every edge: kept once made)."""
+        quoted = self._ids.get(node)
+        if quoted is None:
+            quoted = self._ids[node] = quoteattr(_xml(str(node)))
+        return quoted
 
     def _data(self, data: dict, scope: str) -> str:
         spec = self._spec.get(scope)
