@@ -136,7 +136,25 @@ def _from_tuples(record: tuple) -> Extraction:
                       tuple(AliasPair(article_id, long, short) for long, short in pairs))
 
 
-class Workers:
+class _Pool:
+    """Worker processes forked with this module's globals set; closing them clears them."""
+
+    pool: mp.pool.Pool
+
+    def close(self) -> None:
+        global _NLP, _NLP_BLOB, _LEXICON
+        self.pool.terminate()
+        self.pool.join()
+        _NLP, _NLP_BLOB, _LEXICON = None, None, ()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Workers(_Pool):
     """An extraction worker process started before anything else of a rebuild.
 
     On a rebuild most articles come from the cache and a few are new. The worker
@@ -169,24 +187,12 @@ class Workers:
         """True when the worker's pipeline is the one ``cache`` is for, and loaded."""
         return self.fingerprint == cache.fingerprint and self.pool.apply(_ready)
 
-    def close(self) -> None:
-        global _NLP, _NLP_BLOB, _LEXICON
-        self.pool.terminate()
-        self.pool.join()
-        _NLP, _NLP_BLOB, _LEXICON = None, None, ()
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 def _pipeline_blob() -> bytes | None:
     return _MADE
 
 
-class Stream:
+class Stream(_Pool):
     """Extraction that starts while the feed is still being read.
 
     Worker processes load (or make) the pipeline at once; the reader `offer`s each
@@ -264,18 +270,6 @@ class Stream:
     def blob(self) -> bytes | None:
         """The pipeline a worker made, pickled as made (to keep in the cache)."""
         return self.pool.apply(_pipeline_blob)
-
-    def close(self) -> None:
-        global _NLP, _NLP_BLOB, _LEXICON
-        self.pool.terminate()
-        self.pool.join()
-        _NLP, _NLP_BLOB, _LEXICON = None, None, ()
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 @contextlib.contextmanager
