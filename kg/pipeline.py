@@ -21,8 +21,8 @@ from kg.link.candidates import VocabIndex, vocabulary_index
 from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
 from kg.store import ExtractionCache, extractor_fingerprint
 
-__all__ = ["BuildResult", "Workers", "Stream", "build", "run_extraction", "open_cache", "load_pipeline",
-           "load_index"]
+__all__ = ["BuildResult", "Workers", "Stream", "build", "run_extraction", "open_cache",
+           "load_pipeline", "load_index"]
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,47 @@ def _from_tuples(record: tuple) -> Extraction:
 
 
 class _Pool:
-    """Worker processes forked with this module's globals set; closing them clears them."""
+    """Extraction worker processes, forked with this module's globals set (the pipeline's
+    pickle or the vocabulary to make it from); `extract` gives the results of any
+    articles, taking those already submitted; closing clears the globals."""
 
-    pool: mp.pool.Pool
+    def __init__(self, processes: int, blob: bytes | None, lexicon: Sequence[LexiconEntry],
+                 *, warm: bool = False, cache: ExtractionCache | None = None) -> None:
+        global _NLP, _NLP_BLOB, _LEXICON
+        _NLP, _NLP_BLOB, _LEXICON = None, blob, lexicon
+        self.pool = mp.get_context("fork").Pool(processes, initializer=_start_worker,
+                                                initargs=(warm,))
+        self.cache = cache          # articles it holds are not submitted
+        self.batches: list = []                                  # AsyncResult per batch
+        self.where: dict[tuple[str, bool], tuple[int, int]] = {}  # -> (batch, position)
+        self.records: dict[int, list[tuple]] = {}
+
+    def _submit(self, batch: list[Article]) -> None:
+        if self.cache is not None:
+            cached = {id(a) for a in self.cache.find(batch).values()}
+            batch = [a for a in batch if id(a) not in cached]
+        if batch:
+            for position, article in enumerate(batch):
+                self.where[(article.text, article.truncated)] = (len(self.batches), position)
+            self.batches.append(self.pool.apply_async(_extract_batch, (batch,)))
+
+    def extract(self, articles: Sequence[Article]
+                ) -> Iterator[tuple[list[Article], list[Extraction]]]:
+        """``(batch, extractions)`` of ``articles``, in their order: what was submitted
+        before is taken, the rest is extracted now."""
+        rest = [a for a in articles if (a.text, a.truncated) not in self.where]
+        for start in range(0, len(rest), _BATCH):
+            self._submit(rest[start:start + _BATCH])
+        for start in range(0, len(articles), _BATCH):
+            chunk = list(articles[start:start + _BATCH])
+            done = []
+            for article in chunk:
+                number, position = self.where[(article.text, article.truncated)]
+                if number not in self.records:
+                    self.records[number] = self.batches[number].get()
+                _, mentions, pairs = self.records[number][position]
+                done.append(_from_tuples((article.id, mentions, pairs)))
+            yield chunk, done
 
     def close(self) -> None:
         global _NLP, _NLP_BLOB, _LEXICON
@@ -167,11 +205,8 @@ class Workers(_Pool):
     """
 
     def __init__(self, blob: bytes, fingerprint: str) -> None:
-        global _NLP, _NLP_BLOB, _LEXICON
+        super().__init__(1, blob, (), warm=True)
         self.fingerprint = fingerprint
-        _NLP, _NLP_BLOB, _LEXICON = None, blob, ()
-        self.pool = mp.get_context("fork").Pool(1, initializer=_start_worker,
-                                                initargs=(True,))
 
     @classmethod
     def speculate(cls, cache_path: Path | None, jobs: int) -> Workers | None:
@@ -206,18 +241,12 @@ class Stream(_Pool):
 
     def __init__(self, lexicon: Sequence[LexiconEntry], cache: ExtractionCache | None,
                  jobs: int) -> None:
-        global _NLP, _NLP_BLOB, _LEXICON
         blob = cache.load_artifact("pipeline") if cache is not None else None
         self.has_blob = blob is not None
-        _NLP, _NLP_BLOB, _LEXICON = None, blob, lexicon
-        self.pool = mp.get_context("fork").Pool(jobs, initializer=_start_worker)
+        super().__init__(jobs, blob, lexicon, cache=cache)
         self.jobs = jobs
-        self.cache = cache
         self.pending: list[Article] = []
         self.seen: set[tuple[str, bool]] = set()
-        self.batches: list = []                                  # AsyncResult per batch
-        self.where: dict[tuple[str, bool], tuple[int, int]] = {}  # -> (batch, position)
-        self.records: dict[int, list[tuple]] = {}
 
     @classmethod
     def start(cls, lexicon: Sequence[LexiconEntry], cache: ExtractionCache | None,
@@ -239,34 +268,6 @@ class Stream(_Pool):
             self._submit(batch)
             queued += 1
 
-    def _submit(self, batch: list[Article]) -> None:
-        if self.cache is not None:
-            cached = {id(a) for a in self.cache.find(batch).values()}
-            batch = [a for a in batch if id(a) not in cached]
-        if batch:
-            for position, article in enumerate(batch):
-                self.where[(article.text, article.truncated)] = (len(self.batches), position)
-            self.batches.append(self.pool.apply_async(_extract_batch, (batch,)))
-
-    def extract(self, articles: Sequence[Article]
-                ) -> Iterator[tuple[list[Article], list[Extraction]]]:
-        """``(batch, extractions)`` of ``articles``, in their order: what was extracted
-        while reading is taken, the rest is extracted now."""
-        self.pending = []
-        rest = [a for a in articles if (a.text, a.truncated) not in self.where]
-        for start in range(0, len(rest), _BATCH):
-            self._submit(rest[start:start + _BATCH])
-        for start in range(0, len(articles), _BATCH):
-            chunk = list(articles[start:start + _BATCH])
-            done = []
-            for article in chunk:
-                number, position = self.where[(article.text, article.truncated)]
-                if number not in self.records:
-                    self.records[number] = self.batches[number].get()
-                _, mentions, pairs = self.records[number][position]
-                done.append(_from_tuples((article.id, mentions, pairs)))
-            yield chunk, done
-
     def blob(self) -> bytes | None:
         """The pipeline a worker made, pickled as made (to keep in the cache)."""
         return self.pool.apply(_pipeline_blob)
@@ -274,8 +275,7 @@ class Stream(_Pool):
 
 @contextlib.contextmanager
 def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *, jobs: int,
-                cache: ExtractionCache | None = None, nlp=None, size: int = 0,
-                workers: Workers | None = None
+                cache: ExtractionCache | None = None, nlp=None, size: int = 0
                 ) -> Iterator[Iterator[tuple[list[Article], list[Extraction]]]]:
     """Start extracting ``articles``; yield an iterator of ``(batch, extractions)``.
 
@@ -292,11 +292,6 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         "fork" in mp.get_all_start_methods()
     if not batches:
         yield iter(())
-        return
-    if workers is not None:
-        done = workers.pool.imap(_extract_batch, batches)
-        yield ((batch, [_from_tuples(r) for r in records])
-               for batch, records in zip(batches, done))
         return
     if not parallel:
         from kg.extract import extract
@@ -385,13 +380,14 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     if workers is not None and (not todo or len(todo) >= _PARALLEL_FROM or cache is None
                                 or not workers.usable_with(cache)):
         workers = None
+    started = workers or stream          # processes already at work, if any
     fresh: dict[str, Extraction] = {}
     with contextlib.ExitStack() as stack:
-        if stream is not None and workers is None:
-            running = stream.extract(todo)
+        if started is not None:
+            running = started.extract(todo)
         else:
             running = stack.enter_context(_extraction(
-                todo, lexicon, jobs=jobs, cache=cache, size=len(articles), workers=workers))
+                todo, lexicon, jobs=jobs, cache=cache, size=len(articles)))
         cached = cache.read(found) if cache is not None else {}     # while workers extract
         if progress and cached:
             progress(len(cached))
@@ -401,7 +397,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
                 cache.put_batch(batch, results)
             if progress:
                 progress(len(results))
-    if stream is not None and workers is None and todo and cache is not None \
+    if stream is not None and started is stream and todo and cache is not None \
             and not stream.has_blob:
         blob = stream.blob()
         if blob is not None:

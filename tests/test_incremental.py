@@ -37,7 +37,8 @@ def test_graphml_parts_of_unchanged_articles_are_copied(lexicon, tmp_path):
     reused = write_graphml_parts(after.parts, out)
     write_graphml_parts(after.parts, tmp_path / "fresh.graphml", reuse=False)
     assert out.read_bytes() == (tmp_path / "fresh.graphml").read_bytes()
-    unchanged = {a.id for a in before.articles if a in set(after.articles)}
+    kept = set(after.articles)
+    unchanged = {a.id for a in before.articles if a in kept}
     assert 0 < reused <= len(unchanged)
     assert write_graphml_parts(after.parts, out) == len(after.articles)   # all the same
 

@@ -124,7 +124,7 @@ def _plan(parts: GraphParts, table: _KeyTable, known: dict
         u = article_node(article.id)
         plan.append((b"e" + signature, lambda a=article, u=u: "".join(
             table.edge(u, concept_node(k), d) for k, d in parts.edges_of(a)),
-            2 + 3 * parts.counts.get(article.id, {}).__len__()))
+            2 + 3 * len(parts.counts.get(article.id, ()))))
     plan.append((b"h" + _hash(parts.hierarchy), lambda: _hierarchy_edges(parts, table),
                  len(parts.hierarchy)))
     return [(s, render, 0 if s in known else cost) for s, render, cost in plan]
