@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 
 import spacy
+from spacy import attrs
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
@@ -29,6 +30,11 @@ STARTS_KEY = "kg_starts"       # doc.user_data: character offset of every token
 
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9+#]|[.\-_/'](?=[A-Za-z0-9]))*|[\u3400-\u9fff]|\S")
 _TOKEN_OR_SPACE = re.compile(_TOKEN.pattern + r"|\s+")
+# what a new lexeme gets: the matchers read LOWER and ORTH; spaCy's string-valued getters
+# (shape, prefix, suffix, like_url...) were half the cost of making the pipeline, unused
+_LEXEME_ATTRS = (attrs.LOWER, attrs.NORM, attrs.IS_ALPHA, attrs.IS_DIGIT, attrs.IS_SPACE,
+                 attrs.IS_PUNCT, attrs.IS_ASCII, attrs.IS_LOWER, attrs.IS_UPPER, attrs.IS_TITLE,
+                 attrs.LIKE_NUM)
 _GENERIC_TYPES = {"method", "concept", "task", "metric", "optimizer", "datatype"}
 
 
@@ -126,6 +132,8 @@ def make_nlp(lexicon: Sequence[LexiconEntry], *, discover_terms: bool = True) ->
     """
     tokenizer = {"@tokenizers": "kg.mixed_tokenizer.v1"}
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": tokenizer}})
+    getters = nlp.vocab.lex_attr_getters
+    nlp.vocab.lex_attr_getters = {a: getters[a] for a in _LEXEME_ATTRS if a in getters}
     tagger = nlp.add_pipe("kg_concepts", config={"discover": discover_terms})
     tagger.add_terms(lexicon)
     return nlp
@@ -157,23 +165,30 @@ class ConceptTagger:
         self.keys: dict[int, str] = {}
 
     def add_terms(self, lexicon: Sequence[LexiconEntry]) -> None:
-        """Add every surface form of every entry, keyed by the entry's key."""
+        """Add every surface form of every entry, keyed by the entry's key.
+
+        A pattern is given as the hashes of its tokens' LOWER (or ORTH) strings, the form
+        the matcher keeps and restores from a pickle: a pattern Doc per surface form made
+        every word a lexeme and was most of the cost of making the pipeline.
+        """
+        strings = self.vocab.strings
         for entry in lexicon:
             folded, exact = [], []
             for term in entry.surfaces:     # a pattern needs its tokens, not their spacing
                 if _case_sensitive(term, entry.type):
-                    exact += [Doc(self.vocab, words=tokenize(f))
-                              for f in dict.fromkeys((term, term.upper()))]
+                    exact += [[strings.add(word) for word in tokenize(form)]
+                              for form in dict.fromkeys((term, term.upper()))]
                 else:
-                    folded.append(Doc(self.vocab, words=tokenize(term)))
-            match_id = self.folded.vocab.strings.add(entry.key)
+                    folded.append([strings.add(word.lower()) for word in tokenize(term)])
+            match_id = strings.add(entry.key)
             self.keys[match_id] = entry.key
             if folded:
                 self.folded.add(entry.key, folded)
             if exact:
                 self.exact.add(entry.key, exact)
 
-    def __call__(self, doc: Doc) -> Doc:
+    def __call__(self, doc: Doc, ents: bool = True) -> Doc:
+        """Tag ``doc``; with ``ents=False`` (bulk extraction) only the tuples are kept."""
         text = _text(doc)
         starts = doc.user_data.get(STARTS_KEY) or [t.idx for t in doc]
         bounds = [*starts, len(text)]
@@ -189,6 +204,15 @@ class ConceptTagger:
             pairs = discover.find_definitions(text, [(s, e) for s, e, _ in vocab])
             found = discover.find_terms(text)
         chosen = settle(vocab, [side for pair in pairs for side in pair], found)
+        doc.user_data[MENTIONS_KEY] = chosen
+        doc.user_data[PAIRS_KEY] = pairs
+        if ents:
+            self._set_ents(doc, text, starts, bounds, chosen)
+        return doc
+
+    @staticmethod
+    def _set_ents(doc: Doc, text: str, starts: list[int], bounds: list[int],
+                  chosen: list[tuple[int, int, str, str]]) -> None:
         spans = []
         for start, end, key, kind in chosen:
             first = bisect.bisect_left(starts, start)
@@ -198,9 +222,6 @@ class ConceptTagger:
                 spans.append(Span(doc, first, last, label=LABEL if key else CANDIDATE,
                                   kb_id=key))
         doc.set_ents(spans, default="outside")
-        doc.user_data[MENTIONS_KEY] = chosen
-        doc.user_data[PAIRS_KEY] = pairs
-        return doc
 
 
 def settle(vocab: Sequence[tuple[int, int, str]], defined: Sequence[tuple[int, int]],
@@ -239,7 +260,9 @@ def extract(articles: Iterable[Article], nlp: Language, *,
     mentions (with character offsets) and the alias pairs its definitions state.
     """
     texts = ((a.text, (a.id, a.truncated)) for a in articles)
-    for doc, (article_id, truncated) in nlp.pipe(texts, as_tuples=True, batch_size=batch_size):
+    settings = {"kg_concepts": {"ents": False}}     # nobody reads doc.ents here
+    for doc, (article_id, truncated) in nlp.pipe(texts, as_tuples=True, batch_size=batch_size,
+                                                  component_cfg=settings):
         text = _text(doc)
         mentions = []
         for start, end, key, kind in doc.user_data.get(MENTIONS_KEY, ()):

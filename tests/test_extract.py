@@ -98,3 +98,27 @@ def test_definition_patterns(text, pairs):
 def test_definition_pairs_reach_the_extraction(nlp):
     result = found(nlp, "草稿头(Drafting Heads)让模型一次猜多个 token")
     assert [(p.long, p.short) for p in result.pairs] == [("草稿头", "Drafting Heads")]
+
+
+def test_every_vocabulary_form_finds_its_concept_in_running_text(nlp, lexicon):
+    # patterns are given to the matcher as token hashes: each form must match as written,
+    # with its tokens spaced as in the vocabulary, inside Chinese and English text
+    entries = [e for e in lexicon if e.surfaces][::7]
+    for entry in entries:
+        form = entry.surfaces[0]
+        result = found(nlp, f"我们讨论 {form} 的做法")
+        covering = [m for m in result.mentions if m.surface == form]
+        assert covering and covering[0].concept_key, (entry.key, form)
+
+
+def test_common_word_names_match_only_as_written(nlp):
+    keys = [m.concept_key for m in found(nlp, "用 Apache Spark 处理; a spark of hope").mentions]
+    assert keys.count("apache-spark") == 1
+
+
+def test_doc_ents_agree_with_bulk_extraction(nlp):
+    text = "我们用LoRA微调 Kimi-VL, 并比较 Flash Attention (FA) 与 AdamW 优化器。"
+    ents = [(e.start_char, e.end_char, e.kb_id_) for e in nlp(text).ents]
+    mentions = [(m.start, m.end, m.concept_key) for m in found(nlp, text).mentions]
+    assert ents == mentions
+    assert ("kimi-vl" in {key for *_, key in ents}) and len(ents) >= 5
