@@ -43,6 +43,18 @@ def test_graphml_parts_of_unchanged_articles_are_copied(lexicon, tmp_path):
     assert write_graphml_parts(after.parts, out) == len(after.articles)   # all the same
 
 
+def test_parts_are_known_again_whatever_objects_hold_them(lexicon, tmp_path):
+    # the first build's records come from extraction, a rebuild's from the cache: equal
+    # values held by other objects (shared or not) must be recognised as the same part
+    cache = pipeline.open_cache(tmp_path / "cache.sqlite", lexicon)
+    first = pipeline.build(read_articles([sample_path()]), lexicon, cache=cache)
+    again = pipeline.build(read_articles([sample_path()]), lexicon, cache=cache)
+    assert again.reused == len(first.articles)
+    out = tmp_path / "graph.graphml"
+    write_graphml_parts(first.parts, out)
+    assert write_graphml_parts(again.parts, out) == len(first.articles)
+
+
 def test_graphml_written_by_two_processes_is_the_same_file(sample_result, tmp_path,
                                                           monkeypatch):
     import kg.export.graphml as graphml_module

@@ -218,7 +218,11 @@ def _hierarchy_edges(parts: GraphParts, table: _KeyTable) -> str:
 
 
 def _hash(value) -> bytes:
-    return hashlib.blake2b(marshal.dumps(value), digest_size=16).digest()
+    """A hash of plain data (str, int, float, bool, None, tuples, lists, dicts). Not of
+    its marshal: that marks objects seen more than once by their reference counts, so
+    equal values gave different bytes in another process (a rebuild copied 10% of parts)."""
+    return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"),
+                           digest_size=16).digest()
 
 
 # what a reused part holds is made by this code and kg/graph.py
