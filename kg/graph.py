@@ -17,6 +17,7 @@ __all__ = ["build_graph", "graph_parts", "GraphParts", "concept_graph", "sentenc
 ARTICLE, CONCEPT = "article", "concept"
 MAX_CONTEXTS = 3        # sentences kept per article–concept edge
 TEXT_LIMIT = 2000       # characters of article text kept on the node
+_CONTEXT_LIMIT = 240    # characters of a context sentence, about
 _SENTENCE = re.compile(r"[。！？!?；;\n]|[.:]\s")
 
 
@@ -28,7 +29,7 @@ def concept_node(key: str) -> str:
     return f"concept:{key}"
 
 
-def sentence_around(text: str, start: int, end: int, *, limit: int = 240,
+def sentence_around(text: str, start: int, end: int, *, limit: int = _CONTEXT_LIMIT,
                     bounds: list[int] | None = None) -> str:
     """The sentence holding ``text[start:end]``, cut to about ``limit`` characters.
 
@@ -47,6 +48,36 @@ def sentence_around(text: str, start: int, end: int, *, limit: int = 240,
         half = (limit - (end - start)) // 2
         left, stop = max(left, start - half), min(stop, end + half)
     return text[left:stop].strip()
+
+
+def _contexts(text: str, pairs: list[tuple[Mention, str]]) -> dict[str, list[str]]:
+    """Up to MAX_CONTEXTS distinct sentences (`sentence_around`) per concept key, in
+    mention order; a sentence several mentions share is cut out once."""
+    bounds = sentence_bounds(text)
+    contexts: dict[str, list[str]] = {}
+    whole: dict[tuple[int, int], str] = {}      # (first, last bound index) -> sentence
+    size = len(bounds)
+    for mention, key in pairs:
+        found = contexts.get(key)
+        if found is None:
+            found = contexts[key] = []
+        elif len(found) >= MAX_CONTEXTS:
+            continue
+        start, end = mention.start, mention.end
+        i = bisect.bisect_right(bounds, start)
+        j = bisect.bisect_left(bounds, end + 1)
+        sentence = whole.get((i, j))
+        if sentence is None:
+            left = bounds[i - 1] if i else 0
+            stop = bounds[j] if j < size else len(text)
+            if stop - left > _CONTEXT_LIMIT:     # a window around this very mention
+                sentence = sentence_around(text, start, end, limit=_CONTEXT_LIMIT,
+                                           bounds=bounds)
+            else:
+                sentence = whole[(i, j)] = text[left:stop].strip()
+        if sentence not in found:
+            found.append(sentence)
+    return contexts
 
 
 def sentence_bounds(text: str) -> list[int]:
@@ -112,21 +143,13 @@ class GraphParts:
 
     def edges_of(self, article: Article) -> list[tuple[str, dict]]:
         """``(concept key, edge attributes)`` of one article, sorted by key."""
-        contexts: dict[str, list[str]] = defaultdict(list)
-        bounds = None
-        for mention, key in self.linked.get(article.id, ()):
-            found = contexts[key]
-            if len(found) < MAX_CONTEXTS:
-                if bounds is None:
-                    bounds = sentence_bounds(article.text)
-                sentence = sentence_around(article.text, mention.start, mention.end,
-                                           bounds=bounds)
-                if sentence not in found:
-                    found.append(sentence)
-        counts = self.counts.get(article.id, {})
-        return [(key, {"kind": "mentions", "count": n, "weight": n,
-                       "contexts": contexts[key]})
-                for key, n in sorted(counts.items()) if key in self.concepts]
+        pairs = self.linked.get(article.id)
+        if not pairs:
+            return []
+        contexts = _contexts(article.text, pairs)
+        concepts = self.concepts
+        return [(key, {"kind": "mentions", "count": n, "weight": n, "contexts": contexts[key]})
+                for key, n in sorted(self.counts[article.id].items()) if key in concepts]
 
     @staticmethod
     def hierarchy_data(parent: str, kind: str) -> dict:

@@ -100,7 +100,7 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
         old, known = _read_index(path, index_path, stamp) if reuse else (b"", {})
         if old:
             stack.callback(old.close)
-        plan = _plan(parts, table, known)
+        plan = _plan(parts, table, known, signed=reuse)
         copied = sum(1 for signature, *_ in plan if signature[:1] == b"n" and
                      signature in known)
         with atomic_path(path) as tmp:
@@ -118,16 +118,18 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
     return copied
 
 
-def _plan(parts: GraphParts, table: _KeyTable, known: dict
+def _plan(parts: GraphParts, table: _KeyTable, known: dict, *, signed: bool = True
           ) -> list[tuple[bytes, Callable[[], str], int]]:
-    """The parts in file order: (signature, how to render it, a guess of its cost)."""
-    signatures = [_signature(a, parts.linked.get(a.id, ())) for a in parts.articles]
+    """The parts in file order: (signature, how to render it, a guess of its cost).
+    Unless ``signed``, articles' parts are not hashed (no index is kept)."""
+    signatures = [_signature(a, parts.linked.get(a.id, ())) for a in parts.articles] \
+        if signed else [b""] * len(parts.articles)
     plan: list[tuple[bytes, Callable[[], str], int]] = []
     for article, signature in zip(parts.articles, signatures):
         plan.append((b"n" + signature, lambda a=article: table.node(
             article_node(a.id), parts.article_data(a)), 2 + len(article.text) // 200))
     for key, data in parts.concepts.items():
-        plan.append((b"c" + _hash((key, list(data.items()))),
+        plan.append((b"c" + (_hash((key, list(data.items()))) if signed else b""),
                      lambda k=key, d=data: table.node(concept_node(k), d), 1))
     for article, signature in zip(parts.articles, signatures):
         u = article_node(article.id)
