@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
+import marshal
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -18,7 +18,7 @@ __all__ = ["ExtractionCache", "cache_key", "extractor_fingerprint", "EXTRACTOR_V
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = 1
+_SCHEMA = 2        # 2: entries are marshal blobs (JSON text before)
 EXTRACTOR_VERSION = "kg-extract-1"     # raise when extraction changes in a way code hashes miss
 
 
@@ -42,9 +42,8 @@ def cache_key(text: str, fingerprint: str) -> str:
     >>> cache_key("ab", "c") != cache_key("a", "bc")
     True
     """
-    payload = json.dumps({"text": text, "extractor": fingerprint},
-                         ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    # the fingerprint holds no NUL, so no other (text, fingerprint) gives the same string
+    return hashlib.sha256(f"{fingerprint}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ExtractionCache:
@@ -75,6 +74,7 @@ class ExtractionCache:
     def __init__(self, path: Path, fingerprint: str) -> None:
         self.path = Path(path)
         self.fingerprint = fingerprint
+        self._fetched: dict[str, bytes] = {}     # entries `find` read, for `read`
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open()
@@ -93,19 +93,19 @@ class ExtractionCache:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+            row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            if row is not None and row[0] != str(_SCHEMA):     # entries of another form
+                db.execute("DROP TABLE IF EXISTS extractions")
+                db.execute("DELETE FROM meta WHERE name = 'schema'")
+                row = None
             db.execute("CREATE TABLE IF NOT EXISTS extractions "
-                       "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                       "(key TEXT PRIMARY KEY, value BLOB NOT NULL)")
             db.execute("CREATE TABLE IF NOT EXISTS artifacts "
                        "(name TEXT PRIMARY KEY, value BLOB NOT NULL)")
             db.execute("CREATE TABLE IF NOT EXISTS files "
                        "(key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-            row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA),))
-                db.commit()
-            elif row[0] != str(_SCHEMA):
-                db.execute("DELETE FROM extractions")
-                db.execute("UPDATE meta SET value = ? WHERE name = 'schema'", (str(_SCHEMA),))
                 db.commit()
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("integrity check failed")
@@ -119,18 +119,26 @@ class ExtractionCache:
         return self.read(self.find(articles))
 
     def find(self, articles: Sequence[Article]) -> dict[str, Article]:
-        """The articles that have an entry, by cache key (a quick look, nothing decoded)."""
+        """The articles that have an entry, by cache key (nothing decoded yet: `read`
+        decodes them, without looking them up again)."""
         keys = {self._key(a): a for a in articles}
-        return {key: keys[key] for key, in self._rows("key", list(keys))}
+        rows = dict(self._rows("key, value", list(keys)))
+        self._fetched.update(rows)
+        return {key: keys[key] for key in rows}
 
     def read(self, found: dict[str, Article]) -> dict[str, Extraction]:
         """Decode the entries `find` found, by article id; a damaged one is left out."""
         out: dict[str, Extraction] = {}
-        for key, value in self._rows("key, value", list(found)):
-            article = found[key]
+        fetched, self._fetched = self._fetched, {}
+        missing = [key for key in found if key not in fetched]
+        fetched.update(self._rows("key, value", missing))
+        for key, article in found.items():
+            value = fetched.get(key)
+            if value is None:
+                continue
             try:
                 out[article.id] = _decode(article.id, value)
-            except (ValueError, TypeError, KeyError):
+            except (ValueError, TypeError, KeyError, EOFError):
                 log.warning("%s: a damaged cache entry was ignored", self.path)
         return out
 
@@ -198,14 +206,15 @@ class ExtractionCache:
         self.db.close()
 
 
-def _encode(extraction: Extraction) -> str:
-    mentions = [[m.surface, m.concept_key, m.start, m.end, m.origin, m.type]
+def _encode(extraction: Extraction) -> bytes:
+    # marshal: decoding 20,000 entries took 0.65 s as JSON, a quarter of that so
+    mentions = [(m.surface, m.concept_key, m.start, m.end, m.origin, m.type)
                 for m in extraction.mentions]
-    pairs = [[p.long, p.short] for p in extraction.pairs]
-    return json.dumps([mentions, pairs], ensure_ascii=False, separators=(",", ":"))
+    pairs = [(p.long, p.short) for p in extraction.pairs]
+    return marshal.dumps((mentions, pairs))
 
 
-def _decode(article_id: str, value: str) -> Extraction:
-    mentions, pairs = json.loads(value)
-    return Extraction(article_id, tuple(Mention(article_id, *m) for m in mentions),
-                      tuple(AliasPair(article_id, long, short) for long, short in pairs))
+def _decode(article_id: str, value: bytes) -> Extraction:
+    mentions, pairs = marshal.loads(value)
+    return Extraction(article_id, tuple([Mention(article_id, *m) for m in mentions]),
+                      tuple([AliasPair(article_id, long, short) for long, short in pairs]))

@@ -37,6 +37,24 @@ def test_a_corrupt_cache_is_set_aside_and_rebuilt(tmp_path, caplog):
     cache.close()
 
 
+def test_entries_of_an_older_form_are_dropped_and_damaged_ones_ignored(tmp_path, caplog):
+    path = tmp_path / "c.sqlite"
+    with sqlite3.connect(path) as db:       # a cache written by kg before entries were marshal
+        db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO meta VALUES ('schema', '1')")
+        db.execute("CREATE TABLE extractions (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO extractions VALUES ('k', '[[], []]')")
+    db.close()
+    cache = ExtractionCache(path, "v1")
+    a, b = Article("a", "", "LoRA 微调"), Article("b", "", "QLoRA")
+    assert cache.db.execute("SELECT count(*) FROM extractions").fetchone() == (0,)
+    cache.put([(a, result("a")), (b, result("b"))])
+    cache.db.execute("UPDATE extractions SET value = ? WHERE key = ?", (b"\xff", cache._key(b)))
+    assert list(cache.get([a, b])) == ["a"]
+    assert "damaged cache entry" in caplog.text
+    cache.close()
+
+
 def test_a_rebuild_reuses_the_cache_and_says_so(tmp_path):
     out = tmp_path / "out"
     first = CliRunner().invoke(main, ["build", str(ARTICLES), "-o", str(out)])
