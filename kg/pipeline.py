@@ -118,14 +118,12 @@ def _start_worker(warm: bool = False) -> None:
         _extract_batch([Article("warm-up", "", "Warm-up: LoRA 微调, Flash Attention (FA).")])
 
 
-def _ready() -> bool:
-    return _NLP is not None
-
-
 def _extract_batch(batch: list[Article]) -> list[tuple]:
     """Extract in a worker; plain tuples pickle several times faster than dataclasses."""
     from kg.extract import extract
 
+    if _NLP is None:
+        raise RuntimeError("this worker has no pipeline (its pickle did not load)")
     return [(e.article_id, [tuple(getattr(m, f) for f in _MENTION) for m in e.mentions],
              [(p.long, p.short) for p in e.pairs]) for e in extract(batch, _NLP)]
 
@@ -164,18 +162,31 @@ class _Pool:
     def extract(self, articles: Sequence[Article]
                 ) -> Iterator[tuple[list[Article], list[Extraction]]]:
         """``(batch, extractions)`` of ``articles``, in their order: what was submitted
-        before is taken, the rest is extracted now."""
+        before is taken, the rest is submitted now (before the first result is asked
+        for, so the workers start while the caller does other work). A batch a worker
+        could not extract (its pipeline did not load) is left out: the caller extracts
+        what is missing."""
         rest = [a for a in articles if (a.text, a.truncated) not in self.where]
         for start in range(0, len(rest), _BATCH):
             self._submit(rest[start:start + _BATCH])
+        return self._gather(articles)
+
+    def _gather(self, articles: Sequence[Article]
+                ) -> Iterator[tuple[list[Article], list[Extraction]]]:
         for start in range(0, len(articles), _BATCH):
-            chunk = list(articles[start:start + _BATCH])
-            done = []
-            for article in chunk:
+            chunk, done = [], []
+            for article in articles[start:start + _BATCH]:
                 number, position = self.where[(article.text, article.truncated)]
                 if number not in self.records:
-                    self.records[number] = self.batches[number].get()
+                    try:
+                        self.records[number] = self.batches[number].get()
+                    except Exception as err:  # noqa: BLE001 - extracted here instead
+                        log.debug("an extraction worker failed (%s)", err)
+                        self.records[number] = None
+                if self.records[number] is None:
+                    continue
                 _, mentions, pairs = self.records[number][position]
+                chunk.append(article)
                 done.append(_from_tuples((article.id, mentions, pairs)))
             yield chunk, done
 
@@ -219,8 +230,9 @@ class Workers(_Pool):
         return None if found is None else cls(found[1], found[0])
 
     def usable_with(self, cache: ExtractionCache) -> bool:
-        """True when the worker's pipeline is the one ``cache`` is for, and loaded."""
-        return self.fingerprint == cache.fingerprint and self.pool.apply(_ready)
+        """True when the worker's pipeline is the one ``cache`` is for (not waiting for
+        it to load: should the pickle fail, the articles are extracted here)."""
+        return self.fingerprint == cache.fingerprint
 
 
 def _pipeline_blob() -> bytes | None:

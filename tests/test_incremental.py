@@ -122,10 +122,9 @@ def test_a_speculative_worker_gives_the_same_build(lexicon, tmp_path):
     with pipeline.Workers.speculate(path, jobs=2) as workers:
         assert not workers.usable_with(other)
     cache.save_artifact("pipeline", b"damaged")
-    with pipeline.Workers.speculate(path, jobs=2) as workers:
-        assert not workers.usable_with(cache)
+    with pipeline.Workers.speculate(path, jobs=2) as workers:   # its pipeline fails to load:
         assert pipeline.build(articles[:12], lexicon, cache=cache, jobs=2,
-                              workers=workers).extractions == plain.extractions[:12]
+                              workers=workers).extractions == plain.extractions[:12]   # here
     cache.close()
     other.close()
 
