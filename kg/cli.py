@@ -136,7 +136,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         workers = pipeline.Workers.speculate(cache_path, jobs)
         if workers is not None:
             stack.enter_context(workers)
-        lexicon = load_lexicon(vocab)
+        lexicon, made = pipeline.read_lexicon(vocab, cache_path)
         if rules_path is None and DEFAULT_RULES.is_file():
             rules_path = DEFAULT_RULES
         if rules_path is not None and not rules_path.is_file():
@@ -171,6 +171,8 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
             cache = pipeline.open_cache(cache_path, lexicon)
         if cache is not None:
             cache.save_files(memo)
+            if made is not None:
+                cache.save_artifact("lexicon", made)
         reuse = cache is not None      # with --no-cache nothing of an earlier build is reused
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,

@@ -9,6 +9,7 @@ import marshal
 import multiprocessing as mp
 import pickle
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
 from kg.store import ExtractionCache, extractor_fingerprint
 
 __all__ = ["BuildResult", "Workers", "Stream", "build", "run_extraction", "open_cache",
-           "load_pipeline", "load_index"]
+           "load_pipeline", "load_index", "read_lexicon"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,39 @@ def load_index(lexicon: Sequence[LexiconEntry], cache: ExtractionCache | None = 
                                                    index.backward)))
     return index
 
+
+def read_lexicon(extra: Sequence[Path] = (), cache_path: Path | None = None
+                 ) -> tuple[list[LexiconEntry], bytes | None]:
+    """`kg.lexicon.load_lexicon` of ``extra``, taken from the cache at ``cache_path`` when
+    the last build kept it there and neither the vocabulary files nor the code that reads
+    them changed (0.02 s instead of 0.25 s). Returns the entries and, when they were made
+    here, what to keep in the cache (`ExtractionCache.save_artifact` under "lexicon")."""
+    from kg.lexicon import BUNDLED, load_lexicon
+
+    digest = hashlib.sha256(_LEXICON_CODE)
+    for path in (BUNDLED, *extra):
+        try:
+            digest.update(Path(path).read_bytes())
+        except OSError:
+            return load_lexicon(extra), None       # load_lexicon says what is wrong
+        digest.update(b"\0")
+    stamp = digest.hexdigest()
+    found = ExtractionCache.peek_artifact(cache_path, "lexicon") \
+        if cache_path is not None and Path(cache_path).is_file() else None
+    if found is not None:
+        try:
+            kept, rows = marshal.loads(found[1])
+            if kept == stamp:
+                return [LexiconEntry(*row) for row in rows], None
+        except (ValueError, EOFError, TypeError):
+            pass
+    lexicon = load_lexicon(extra)
+    rows = [(e.key, e.name, e.type, e.terms, e.is_a, e.variants) for e in lexicon]
+    return lexicon, marshal.dumps((stamp, rows))
+
+
+_LEXICON_CODE = (Path(__file__).resolve().parent / "lexicon.py").read_bytes() + \
+    unicodedata.unidata_version.encode()
 
 # the index is made by kg/link/candidates.py, which the extractor fingerprint leaves out
 _INDEX = "index-" + hashlib.sha256(

@@ -200,3 +200,22 @@ def test_a_rebuild_after_a_new_page_writes_what_a_fresh_build_does(tmp_path, job
         assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
     assert (out / ".graph.graphml.index").exists()
     assert not (fresh / ".graph.graphml.index").exists()
+
+
+def test_the_vocabulary_is_kept_in_the_cache_until_a_file_changes(tmp_path, lexicon):
+    path = tmp_path / "c.sqlite"
+    vocab = tmp_path / "mine.jsonl"
+    vocab.write_text('{"name": "FooNet", "type": "model", "aliases": ["Foo Net"]}\n',
+                     encoding="utf-8")
+    made, blob = pipeline.read_lexicon([vocab], path)
+    assert blob is not None                         # no cache yet: made, to be kept
+    cache = pipeline.open_cache(path, made)
+    cache.save_artifact("lexicon", blob)
+    cache.close()
+    kept, again = pipeline.read_lexicon([vocab], path)
+    assert again is None and kept == made
+    assert any(e.name == "FooNet" for e in kept) and len(kept) == len(lexicon) + 1
+    vocab.write_text('{"name": "BarNet", "type": "model"}\n', encoding="utf-8")
+    changed, blob = pipeline.read_lexicon([vocab], path)
+    assert blob is not None and any(e.name == "BarNet" for e in changed)
+    assert not any(e.name == "FooNet" for e in changed)
