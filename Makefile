@@ -10,11 +10,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# an editable install compiles nothing: the byte code is made here, once, so no run of
+# kg compiles its own modules again (nor fails to keep them where PYTHONDONTWRITEBYTECODE is set)
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m compileall -q kg
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m compileall -q kg
 
 # Debian's Chromium for the browser tests (never `playwright install`).
 browser:
