@@ -186,16 +186,17 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     clock = time.perf_counter()
     timings.update(result.timings)
     names = {k: c.name for k, c in result.link.concepts.items()}
-    tasks = [(write_graphml_parts, (parts, out / "graph.graphml"),
-               {"reuse": reuse, "jobs": jobs})] if "graphml" in formats else []
-    tasks += [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
+    # GraphML and the tables in a second process, the rest here
+    aside = [(write_graphml_parts, (parts, out / "graph.graphml"),
+              {"reuse": reuse, "jobs": jobs})] if "graphml" in formats else []
+    aside += [(write_concepts_csv, (parts, out / "concepts.csv"), {}),
+              (write_merges_csv, (result.link.merges, out / "merges.csv", names), {})]
+    tasks = [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
     tasks += [(write_html, (parts, out / "graph.html"), {})] if "html" in formats else []
     if cooccurrence:
         tasks.append((lambda: write_graphml(cooccurrence_graph(result.graph),
                                             out / "cooccurrence.graphml"), (), {}))
-    tasks += [(write_concepts_csv, (parts, out / "concepts.csv"), {}),
-              (write_merges_csv, (result.link.merges, out / "merges.csv", names), {})]
-    write_all(tasks, jobs=jobs)      # GraphML in a second process beside the rest
+    write_all(aside + tasks, jobs=jobs, aside=len(aside))
     lap("write")
     n_concepts = len(parts.concepts)
     reused = f" ({result.reused} reused from the cache)" if result.reused else ""

@@ -116,3 +116,11 @@ def test_parallel_writing_reports_a_failed_output(sample_graph, tmp_path):
     write_all([(write_graphml, (sample_graph, tmp_path / "g.graphml"), {}),
                (write_json, (sample_graph, tmp_path / "g.json"), {})], jobs=2)
     assert load(tmp_path / "g.graphml").number_of_nodes() == sample_graph.number_of_nodes()
+    for jobs in (1, 2):     # a failure among the tasks set aside, or here, stops no other
+        after = tmp_path / f"after-{jobs}.json"
+        with pytest.raises(OutputError, match="blocker"):
+            write_all([(write_graphml, (sample_graph, tmp_path / "blocker" / "g.graphml"), {}),
+                       (write_json, (sample_graph, after), {}),
+                       (write_json, (sample_graph, tmp_path / "blocker" / "g.json"), {})],
+                      jobs=jobs, aside=2)
+        assert after.exists()

@@ -53,39 +53,53 @@ def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> Non
     atomic_write(path, buffer.getvalue())
 
 
-def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1) -> None:
-    """Run writer tasks ``(function, args, keywords)``; with ``jobs`` > 1 the first task (the
-    heaviest, GraphML) runs in a forked process while this one runs the rest.
+def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
+              aside: int = 1) -> None:
+    """Run writer tasks ``(function, args, keywords)``; with ``jobs`` > 1 the first
+    ``aside`` tasks (GraphML, the heaviest, first) run in a forked process while this one
+    runs the rest. A task that cannot write its file does not stop the others.
 
     Raises
     ------
     OutputError
-        When any task failed, with the child's message.
+        When any task failed, with its message.
     """
     tasks = list(tasks)
     if jobs < 2 or len(tasks) < 2 or "fork" not in mp.get_all_start_methods():
-        for function, args, keywords in tasks:
-            function(*args, **keywords)
+        _raise(_run_tasks(tasks))
         return
+    aside = max(1, min(aside, len(tasks) - 1))
     context = mp.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_run_task, args=(tasks[0], send))   # may fork in turn
+    child = context.Process(target=_send_tasks, args=(tasks[:aside], send))  # may fork in turn
     child.start()
     send.close()
     try:
-        for function, args, keywords in tasks[1:]:
-            function(*args, **keywords)
+        messages = _run_tasks(tasks[aside:])
     finally:
-        message = receive.recv() if receive.poll(None) else "no answer"
+        answer = receive.recv() if receive.poll(None) else ["no answer"]
         child.join()
-    if message:
-        raise OutputError(message)
+    _raise(answer + messages)
 
 
-def _run_task(task: tuple[Callable, tuple, dict], send) -> None:
-    function, args, keywords = task
+def _run_tasks(tasks: Sequence[tuple[Callable, tuple, dict]]) -> list[str]:
+    """Run every task; the messages of those that could not write their file."""
+    messages = []
+    for function, args, keywords in tasks:
+        try:
+            function(*args, **keywords)
+        except OutputError as err:
+            messages.append(str(err))
+    return messages
+
+
+def _send_tasks(tasks: Sequence[tuple[Callable, tuple, dict]], send) -> None:
     try:
-        function(*args, **keywords)
-        send.send("")
+        send.send(_run_tasks(tasks))
     except Exception as err:  # noqa: BLE001 - reported to the parent as its message
-        send.send(str(err) if isinstance(err, OutputError) else f"{type(err).__name__}: {err}")
+        send.send([f"{type(err).__name__}: {err}"])
+
+
+def _raise(messages: list[str]) -> None:
+    if messages:
+        raise OutputError("; ".join(messages))
