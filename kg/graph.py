@@ -40,10 +40,19 @@ def sentence_around(text: str, start: int, end: int, *, limit: int = _CONTEXT_LI
     '我们用LoRA微调。'
     """
     bounds = sentence_bounds(text) if bounds is None else bounds
+    left, stop = _enclosing(bounds, start, end, len(text))
+    return _cut(text, left, stop, start, end, limit)
+
+
+def _enclosing(bounds: list[int], start: int, end: int, size: int) -> tuple[int, int]:
+    """Where the sentence (or sentences) holding ``[start, end)`` begins and ends."""
     i = bisect.bisect_right(bounds, start)
-    left = bounds[i - 1] if i else 0
     j = bisect.bisect_left(bounds, end + 1)        # separators are one character
-    stop = bounds[j] if j < len(bounds) else len(text)
+    return (bounds[i - 1] if i else 0), (bounds[j] if j < len(bounds) else size)
+
+
+def _cut(text: str, left: int, stop: int, start: int, end: int, limit: int) -> str:
+    """``text[left:stop]``, or when longer than ``limit`` a window around ``[start, end)``."""
     if stop - left > limit:
         half = (limit - (end - start)) // 2
         left, stop = max(left, start - half), min(stop, end + half)
@@ -55,8 +64,7 @@ def _contexts(text: str, pairs: list[tuple[Mention, str]]) -> dict[str, list[str
     mention order; a sentence several mentions share is cut out once."""
     bounds = sentence_bounds(text)
     contexts: dict[str, list[str]] = {}
-    whole: dict[tuple[int, int], str] = {}      # (first, last bound index) -> sentence
-    size = len(bounds)
+    whole: dict[tuple[int, int], str] = {}      # (left, stop) of a short sentence -> it
     for mention, key in pairs:
         found = contexts.get(key)
         if found is None:
@@ -64,17 +72,13 @@ def _contexts(text: str, pairs: list[tuple[Mention, str]]) -> dict[str, list[str
         elif len(found) >= MAX_CONTEXTS:
             continue
         start, end = mention.start, mention.end
-        i = bisect.bisect_right(bounds, start)
-        j = bisect.bisect_left(bounds, end + 1)
-        sentence = whole.get((i, j))
-        if sentence is None:
-            left = bounds[i - 1] if i else 0
-            stop = bounds[j] if j < size else len(text)
-            if stop - left > _CONTEXT_LIMIT:     # a window around this very mention
-                sentence = sentence_around(text, start, end, limit=_CONTEXT_LIMIT,
-                                           bounds=bounds)
-            else:
-                sentence = whole[(i, j)] = text[left:stop].strip()
+        left, stop = _enclosing(bounds, start, end, len(text))
+        if stop - left > _CONTEXT_LIMIT:         # a window around this very mention
+            sentence = _cut(text, left, stop, start, end, _CONTEXT_LIMIT)
+        else:
+            sentence = whole.get((left, stop))
+            if sentence is None:
+                sentence = whole[(left, stop)] = text[left:stop].strip()
         if sentence not in found:
             found.append(sentence)
     return contexts

@@ -186,7 +186,7 @@ class _Pool:
 
     def _submit(self, batch: list[Article]) -> None:
         if self.cache is not None:
-            cached = {id(a) for a in self.cache.find(batch).values()}
+            cached = self.cache.known(batch)
             batch = [a for a in batch if id(a) not in cached]
         if batch:
             for position, article in enumerate(batch):

@@ -43,8 +43,12 @@ def _json_list(value: list | tuple) -> str:
     """``_JSON(list(value))``; a list of strings (the common case) without the encoder's
     machinery, several times faster."""
     if all(type(item) is str for item in value):
-        return f"[{', '.join(map(_STRING, value))}]"
+        return _json_strings(value)
     return _JSON(list(value))
+
+
+def _json_strings(value: Iterable[str]) -> str:
+    return f"[{', '.join(map(_STRING, value))}]"
 
 
 def write_graphml(G: nx.Graph, path: Path) -> None:
@@ -270,7 +274,7 @@ class _KeyTable:
         self.keys = {sn: f"d{i}" for i, sn in enumerate(sorted(kinds))}
         self._spec: dict[str, dict[str, tuple[str, str]]] = {}
         self._ids: dict = {}
-        self._template: str | None = ""      # of a mention edge; "" until made
+        self._template = self._mentions_template()
 
     def header(self, directed: bool) -> str:
         lines = [_HEADER]
@@ -291,7 +295,7 @@ class _KeyTable:
         """`edge` of each ``(concept key, data)`` an article has, for the data
         `GraphParts.edges_of` gives, much faster: the few hundred thousand edges of a
         large graph are most of the file."""
-        template = self._mentions_template()
+        template = self._template
         if template is None:
             return "".join(self.edge(u, concept_node(k), d) for k, d in edges)
         source = self._id(u)
@@ -301,7 +305,7 @@ class _KeyTable:
                     type(data["count"]) is not int or type(data["weight"]) is not int:
                 out.append(self.edge(u, concept_node(key), data))
                 continue
-            contexts = f"[{', '.join(map(_STRING, data['contexts']))}]"   # sentences
+            contexts = _json_strings(data["contexts"])      # sentences: strings only
             if _NEEDS_CARE.search(contexts):
                 contexts = escape(_xml(contexts))
             out.append(template.format(source, self._id(concept_node(key)), data["count"],
@@ -311,18 +315,12 @@ class _KeyTable:
     def _mentions_template(self) -> str | None:
         """The text of a mention edge with its five values as ``{}``, or None when the
         key table types its attributes otherwise than a mention edge needs."""
-        if self._template == "":
-            kinds = [self.kinds.get(("edge", name)) for name in _MENTION_FIELDS]
-            if kinds != ["string", "long", "long", "string"]:
-                self._template = None
-            else:
-                heads = [f'      <data key="{self.keys[("edge", name)]}">'
-                         for name in _MENTION_FIELDS]
-                self._template = (
-                    "    <edge source={} target={}>\n" + f"{heads[0]}mentions</data>\n" +
-                    "".join(f"{head}{{}}</data>\n" for head in heads[1:]) +
-                    "    </edge>\n")
-        return self._template
+        kinds = [self.kinds.get(("edge", name)) for name in _MENTION_FIELDS]
+        if kinds != ["string", "long", "long", "string"]:
+            return None
+        heads = [f'      <data key="{self.keys[("edge", name)]}">' for name in _MENTION_FIELDS]
+        return ("    <edge source={} target={}>\n" + f"{heads[0]}mentions</data>\n" +
+                "".join(f"{head}{{}}</data>\n" for head in heads[1:]) + "    </edge>\n")
 
     def _id(self, node) -> str:
         """A node id as an attribute value (ids recur on every edge: kept once made)."""
