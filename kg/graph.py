@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bisect
+import heapq
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -145,15 +146,19 @@ class GraphParts:
                 "sources": list(a.sources), "url": a.url, "date": a.date,
                 "truncated": a.truncated}
 
-    def edges_of(self, article: Article) -> list[tuple[str, dict]]:
-        """``(concept key, edge attributes)`` of one article, sorted by key."""
+    def edges_of(self, article: Article, keys: set[str] | None = None
+                  ) -> list[tuple[str, dict]]:
+        """``(concept key, edge attributes)`` of one article, sorted by key; with ``keys``,
+        only the edges to those concepts."""
         pairs = self.linked.get(article.id)
         if not pairs:
             return []
+        if keys is not None:
+            pairs = [(m, key) for m, key in pairs if key in keys]
         contexts = _contexts(article.text, pairs)
-        concepts = self.concepts
         return [(key, {"kind": "mentions", "count": n, "weight": n, "contexts": contexts[key]})
-                for key, n in sorted(self.counts[article.id].items()) if key in concepts]
+                for key, n in sorted(self.counts[article.id].items()) if key in contexts
+                and key in self.concepts]
 
     @staticmethod
     def hierarchy_data(parent: str, kind: str) -> dict:
@@ -167,9 +172,9 @@ class GraphParts:
         G.add_nodes_from((article_node(a.id), self.article_data(a)) for a in articles)
         G.add_nodes_from((concept_node(k), dict(d)) for k, d in self.concepts.items()
                          if keep is None or concept_node(k) in keep)
+        keys = None if keep is None else {k for k in self.concepts if concept_node(k) in keep}
         G.add_edges_from((article_node(a.id), concept_node(key), data)
-                         for a in articles for key, data in self.edges_of(a)
-                         if keep is None or concept_node(key) in keep)
+                         for a in articles for key, data in self.edges_of(a, keys))
         G.add_edges_from((concept_node(child), concept_node(parent),
                           self.hierarchy_data(parent, kind))
                          for child, parent, kind in self.hierarchy
@@ -189,15 +194,14 @@ class GraphParts:
         chosen = set(top)
         by_concept: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for article_id, counts in self.counts.items():
-            for key, n in counts.items():
-                if key in chosen:
-                    by_concept[key].append((-n, article_node(article_id)))
+            for key in chosen.intersection(counts):
+                by_concept[key].append((-counts[key], article_id))
         keep = {concept_node(k) for k in top}
-        for key in top:
-            for _, node in sorted(by_concept[key])[:per_concept]:
+        for key in top:      # ties by id: the order of the node names
+            for _, article_id in heapq.nsmallest(per_concept, by_concept[key]):
                 if len(keep) >= max_nodes:
                     break
-                keep.add(node)
+                keep.add(article_node(article_id))
         return keep
 
 

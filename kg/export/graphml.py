@@ -113,6 +113,7 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
                 out.write(stamp[1].encode("utf-8"))
                 _write_split(plan, out, tmp, jobs)
                 out.write(_FOOTER.encode("utf-8"))
+                out.finish()
             index = out.index
     if reuse:
         status = path.stat()
@@ -152,6 +153,7 @@ def _write_split(plan: list, out: _Parts, tmp: Path, jobs: int) -> None:
     if jobs < 2 or total < _SPLIT_FROM or "fork" not in mp.get_all_start_methods():
         for signature, render, _ in plan:
             out.put(signature, render)
+        out.finish()
         return
     running, split = 0, len(plan)
     for i, (*_, cost) in enumerate(plan):
@@ -169,6 +171,7 @@ def _write_split(plan: list, out: _Parts, tmp: Path, jobs: int) -> None:
     try:
         for signature, render, _ in plan[:split]:
             out.put(signature, render)
+        out.finish()
         answer = receive.recv() if receive.poll(None) else "no answer"
         child.join()
         if isinstance(answer, str):
@@ -191,28 +194,52 @@ def _write_side(plan: list, out: _Parts, side: Path, send) -> None:
             mine = _Parts(fh, out.old, out.known)
             for signature, render, _ in plan:
                 mine.put(signature, render)
+            mine.finish()
         send.send(marshal.dumps(mine.index))
     except Exception as err:  # noqa: BLE001 - reported to the parent as its message
         send.send(f"{type(err).__name__}: {err}")
 
 
 class _Parts:
-    """Writes parts of a file, copying those an earlier file holds under the same hash."""
+    """Writes parts of a file, copying those an earlier file holds under the same hash.
+
+    Parts copied one after another from one stretch of the old file are copied as one
+    piece (most of a rebuild's file is such stretches); `finish` writes what is pending.
+    """
 
     def __init__(self, fh, old, known: dict[bytes, tuple[int, int]]) -> None:
         self.fh, self.old, self.known = fh, old, known
         self.position = 0
         self.index: dict[bytes, tuple[int, int]] = {}
+        self._run: list[int] | None = None     # [start, end) of the old file, to copy
 
     def write(self, data: bytes) -> None:
+        self.finish()
         self.position += self.fh.write(data)
 
     def put(self, signature: bytes, render: Callable[[], str]) -> None:
         """Write the part with this signature, copied from the old file when it has it."""
         spot = self.known.get(signature)
-        data = self.old[spot[0]:spot[0] + spot[1]] if spot else render().encode("utf-8")
-        self.index[signature] = (self.position, len(data))
-        self.write(data)
+        if spot is None:
+            data = render().encode("utf-8")
+            self.index[signature] = (self.position, len(data))
+            self.write(data)
+            return
+        start, size = spot
+        self.index[signature] = (self.position, size)
+        self.position += size
+        if self._run is not None and self._run[1] == start:
+            self._run[1] = start + size
+        else:
+            self.finish()
+            self._run = [start, start + size]
+
+    def finish(self) -> None:
+        """Write the stretch of the old file still pending."""
+        if self._run is not None:
+            start, end = self._run
+            self._run = None
+            self.fh.write(memoryview(self.old)[start:end])
 
 
 def _hierarchy_edges(parts: GraphParts, table: _KeyTable) -> str:
@@ -237,10 +264,14 @@ _GRAPHML_VERSION = hashlib.sha256(Path(__file__).read_bytes() + (
 
 
 def _signature(article: Article, linked) -> bytes:
-    """What an article's GraphML parts are made from, hashed."""
-    return _hash((article.id, article.title, article.text, article.sources, article.url,
-                  article.date, article.truncated, MAX_CONTEXTS, TEXT_LIMIT,
-                  [(m.start, m.end, key) for m, key in linked]))
+    """What an article's GraphML parts are made from, hashed (the text as its bytes: its
+    repr took most of the time)."""
+    digest = hashlib.blake2b(article.text.encode("utf-8", "surrogatepass"), digest_size=16)
+    digest.update(repr((article.id, article.title, article.sources, article.url,
+                        article.date, article.truncated, MAX_CONTEXTS, TEXT_LIMIT,
+                        [(m.start, m.end, key) for m, key in linked])).encode(
+                            "utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def _read_index(path: Path, index_path: Path, stamp) -> tuple[mmap.mmap | bytes, dict]:
