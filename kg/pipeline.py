@@ -132,7 +132,6 @@ _LEXICON: Sequence[LexiconEntry] = ()     # ...or makes from this, when that fai
 _MADE: bytes | None = None   # the pipeline a worker made, pickled before it was used
 _PARALLEL_FROM = 2000  # builds of fewer articles are not worth the worker start-up
 _BATCH = 500
-_MENTION = ("surface", "concept_key", "start", "end", "origin", "type")
 
 
 def _start_worker(warm: bool = False) -> None:
@@ -153,18 +152,19 @@ def _start_worker(warm: bool = False) -> None:
 
 
 def _extract_batch(batch: list[Article]) -> list[tuple]:
-    """Extract in a worker; plain tuples pickle several times faster than dataclasses."""
+    """Extract in a worker; plain tuples pickle several times faster than Mentions."""
     from kg.extract import extract
 
     if _NLP is None:
         raise RuntimeError("this worker has no pipeline (its pickle did not load)")
-    return [(e.article_id, [tuple(getattr(m, f) for f in _MENTION) for m in e.mentions],
+    return [(e.article_id, [m[1:] for m in e.mentions],
              [(p.long, p.short) for p in e.pairs]) for e in extract(batch, _NLP)]
 
 
 def _from_tuples(record: tuple) -> Extraction:
     article_id, mentions, pairs = record
-    return Extraction(article_id, tuple(Mention(article_id, *m) for m in mentions),
+    new = tuple.__new__      # Mention(...) without its Python-level __new__ (made by us)
+    return Extraction(article_id, tuple([new(Mention, (article_id, *m)) for m in mentions]),
                       tuple(AliasPair(article_id, long, short) for long, short in pairs))
 
 
@@ -225,6 +225,7 @@ class _Pool:
             yield chunk, done
 
     def close(self) -> None:
+        """Stop the workers (again: nothing)."""
         global _NLP, _NLP_BLOB, _LEXICON
         self.pool.terminate()
         self.pool.join()
@@ -420,6 +421,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    given = [pool for pool in (workers, stream) if pool is not None]
     found = cache.find(articles) if cache is not None else {}
     known = {a.id for a in found.values()}
     todo = [a for a in articles if a.id not in known]
@@ -448,6 +450,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         blob = stream.blob()
         if blob is not None:
             cache.save_artifact("pipeline", blob)
+    for pool in given:
+        pool.close()            # done: no pool threads are left when linking forks
     by_id = {**cached, **fresh}
     missing = [a for a in articles if a.id not in by_id]     # damaged cache entries
     if missing:
@@ -461,7 +465,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     mentions: list[Mention] = [m for e in extractions for m in e.mentions]
     pairs = [p for e in extractions for p in e.pairs]
     link = link_concepts(mentions, lexicon, pairs=pairs, threshold=threshold, forced=forced,
-                         forbidden=forbidden, dropped=dropped, index=load_index(lexicon, cache))
+                         forbidden=forbidden, dropped=dropped, index=load_index(lexicon, cache),
+                         jobs=jobs)
     timings["link"] = time.perf_counter() - start
     if on_stage:
         on_stage("link")

@@ -213,13 +213,18 @@ class ExtractionCache:
 
 def _encode(extraction: Extraction) -> bytes:
     # marshal: json.loads took 3.7 us for a typical entry here, marshal.loads 0.4 us
-    mentions = [(m.surface, m.concept_key, m.start, m.end, m.origin, m.type)
-                for m in extraction.mentions]
+    mentions = [m[1:] for m in extraction.mentions]     # all but the article id
     pairs = [(p.long, p.short) for p in extraction.pairs]
     return marshal.dumps((mentions, pairs))
 
 
+_MENTION_FIELDS = len(Mention._fields) - 1     # what a cache entry keeps of a mention
+
+
 def _decode(article_id: str, value: bytes) -> Extraction:
     mentions, pairs = marshal.loads(value)
-    return Extraction(article_id, tuple([Mention(article_id, *m) for m in mentions]),
+    if any(len(m) != _MENTION_FIELDS for m in mentions):
+        raise ValueError("a mention of another shape")
+    new = tuple.__new__      # Mention(...) without its Python-level __new__: 1/3 less time
+    return Extraction(article_id, tuple([new(Mention, (article_id, *m)) for m in mentions]),
                       tuple([AliasPair(article_id, long, short) for long, short in pairs]))
