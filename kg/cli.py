@@ -186,12 +186,12 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     clock = time.perf_counter()
     timings.update(result.timings)
     names = {k: c.name for k, c in result.link.concepts.items()}
-    # GraphML in a second process, the rest here (about as long on a large build)
+    # GraphML and the tables in a second process, the rest here (about as long)
     aside = [(write_graphml_parts, (parts, out / "graph.graphml"),
               {"reuse": reuse, "jobs": jobs})] if "graphml" in formats else []
-    tasks = [(write_concepts_csv, (parts, out / "concepts.csv"), {}),
-             (write_merges_csv, (result.link.merges, out / "merges.csv", names), {})]
-    tasks += [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
+    aside += [(write_concepts_csv, (parts, out / "concepts.csv"), {}),
+              (write_merges_csv, (result.link.merges, out / "merges.csv", names), {})]
+    tasks = [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
     tasks += [(write_html, (parts, out / "graph.html"), {})] if "html" in formats else []
     if cooccurrence:
         tasks.append((lambda: write_graphml(cooccurrence_graph(result.graph),

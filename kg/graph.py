@@ -22,6 +22,11 @@ _CONTEXT_LIMIT = 240    # characters of a context sentence, about
 _SENTENCE = re.compile(r"[。！？!?；;\n]|[.:]\s")
 
 
+#: A mention as the graph keeps it: (start, end, concept key, surface); plain data, so
+#: GraphML can hash an article's mentions in one call.
+Span = tuple[int, int, str, str]
+
+
 def article_node(article_id: str) -> str:
     return f"article:{article_id}"
 
@@ -60,19 +65,18 @@ def _cut(text: str, left: int, stop: int, start: int, end: int, limit: int) -> s
     return text[left:stop].strip()
 
 
-def _contexts(text: str, pairs: list[tuple[Mention, str]]) -> dict[str, list[str]]:
+def _contexts(text: str, spans: list[Span]) -> dict[str, list[str]]:
     """Up to MAX_CONTEXTS distinct sentences (`sentence_around`) per concept key, in
     mention order; a sentence several mentions share is cut out once."""
     bounds = sentence_bounds(text)
     contexts: dict[str, list[str]] = {}
     whole: dict[tuple[int, int], str] = {}      # (left, stop) of a short sentence -> it
-    for mention, key in pairs:
+    for start, end, key, _ in spans:
         found = contexts.get(key)
         if found is None:
             found = contexts[key] = []
         elif len(found) >= MAX_CONTEXTS:
             continue
-        start, end = mention.start, mention.end
         left, stop = _enclosing(bounds, start, end, len(text))
         if stop - left > _CONTEXT_LIMIT:         # a window around this very mention
             sentence = _cut(text, left, stop, start, end, _CONTEXT_LIMIT)
@@ -134,7 +138,7 @@ class GraphParts:
     """
 
     articles: list[Article]                         # sorted by id
-    linked: dict[str, list[tuple[Mention, str]]]    # article id -> mentions with keys
+    linked: dict[str, list[Span]]                   # article id -> its linked mentions
     concepts: dict[str, dict]                       # key -> node attributes, sorted by key
     hierarchy: list[tuple[str, str, str]]           # (child, parent, kind), both kept
     counts: dict[str, dict[str, int]]               # article id -> concept key -> mentions
@@ -150,12 +154,12 @@ class GraphParts:
                   ) -> list[tuple[str, dict]]:
         """``(concept key, edge attributes)`` of one article, sorted by key; with ``keys``,
         only the edges to those concepts."""
-        pairs = self.linked.get(article.id)
-        if not pairs:
+        spans = self.linked.get(article.id)
+        if not spans:
             return []
         if keys is not None:
-            pairs = [(m, key) for m, key in pairs if key in keys]
-        contexts = _contexts(article.text, pairs)
+            spans = [span for span in spans if span[2] in keys]
+        contexts = _contexts(article.text, spans)
         return [(key, {"kind": "mentions", "count": n, "weight": n, "contexts": contexts[key]})
                 for key, n in sorted(self.counts[article.id].items()) if key in contexts
                 and key in self.concepts]
@@ -206,28 +210,30 @@ class GraphParts:
 
 
 def graph_parts(articles: Iterable[Article], concepts: Iterable[Concept],
-                mentions: Iterable[tuple[Mention, str]] | dict[str, list[tuple[Mention, str]]],
+                mentions: Iterable[tuple[Mention, str]] | dict[str, list[Span]],
                 *, hierarchy: Iterable[tuple[str, str, str]] = ()) -> GraphParts:
     """The tables of the graph `build_graph` returns (same arguments); ``mentions`` may
-    also come grouped already, as a dict of article id -> (mention, key) pairs."""
+    also come grouped already, as a dict of article id -> `Span` tuples ``(start, end,
+    concept key, surface)`` in the order of the article's mentions."""
     by_id = {a.id: a for a in articles}
-    linked: dict[str, list[tuple[Mention, str]]]
+    linked: dict[str, list[Span]]
     if isinstance(mentions, dict):
-        linked = {i: pairs for i, pairs in mentions.items() if pairs and i in by_id}
+        linked = {i: spans for i, spans in mentions.items() if spans and i in by_id}
     else:
         linked = defaultdict(list)
         for mention, key in mentions:
             if mention.article_id in by_id:
-                linked[mention.article_id].append((mention, key))
+                linked[mention.article_id].append((mention.start, mention.end, key,
+                                                   mention.surface))
     counts: dict[str, dict[str, int]] = {}
     per_concept: dict[str, int] = defaultdict(int)
     mention_total: dict[str, int] = defaultdict(int)
     surfaces: dict[str, set[str]] = defaultdict(set)
-    for article_id, pairs in linked.items():
+    for article_id, spans in linked.items():
         tally: dict[str, int] = {}
-        for mention, key in pairs:
+        for _, _, key, surface in spans:
             tally[key] = tally.get(key, 0) + 1
-            surfaces[key].add(mention.surface)
+            surfaces[key].add(surface)
         counts[article_id] = tally
         for key, n in tally.items():
             per_concept[key] += 1

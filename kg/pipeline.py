@@ -475,8 +475,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     hierarchy = [(e.key, parent, "is_a") for e in lexicon for parent in e.is_a]
     hierarchy += [(child, base, "variant_of") for child, base in link.variants]
     key_of = link.key_of
-    linked = {e.article_id: [(m, key_of[m.surface]) for m in e.mentions if m.surface in key_of]
-              for e in extractions}
+    linked = {e.article_id: [(m.start, m.end, key_of[m.surface], m.surface)
+                             for m in e.mentions if m.surface in key_of] for e in extractions}
     parts = graph_parts(articles, link.concepts.values(), linked, hierarchy=hierarchy)
     timings["graph"] = time.perf_counter() - start
     if on_stage:

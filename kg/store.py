@@ -223,8 +223,9 @@ _MENTION_FIELDS = len(Mention._fields) - 1     # what a cache entry keeps of a m
 
 def _decode(article_id: str, value: bytes) -> Extraction:
     mentions, pairs = marshal.loads(value)
-    if any(len(m) != _MENTION_FIELDS for m in mentions):
+    if mentions and len(mentions[0]) != _MENTION_FIELDS:
         raise ValueError("a mention of another shape")
     new = tuple.__new__      # Mention(...) without its Python-level __new__: 1/3 less time
     return Extraction(article_id, tuple([new(Mention, (article_id, *m)) for m in mentions]),
-                      tuple([AliasPair(article_id, long, short) for long, short in pairs]))
+                      tuple([AliasPair(article_id, long, short) for long, short in pairs])
+                      if pairs else ())

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import networkx as nx
 
 from kg.export.files import atomic_write
-from kg.graph import ARTICLE, CONCEPT, GraphParts, concept_graph
+from kg.graph import ARTICLE, CONCEPT, GraphParts
 
 __all__ = ["render_html", "write_html", "TYPE_COLOURS", "TEMPLATES"]
 
@@ -125,6 +126,22 @@ def _note(view: nx.Graph, total: int) -> str:
             "GraphML and JSON hold everything.")
 
 
+def _core_graph(G: nx.Graph, top: set[str]) -> nx.Graph:
+    """`concept_graph` of the ``top`` concepts alone (the same graph, node and edge order
+    included), counting shared articles straight from G."""
+    shared: Counter = Counter()
+    articles = {a for n in top for a in G[n] if G.nodes[a].get("kind") == ARTICLE}
+    for article in articles:
+        linked = sorted(c for c in G[article] if c in top)
+        for i, u in enumerate(linked):
+            for v in linked[i + 1:]:
+                shared[(u, v)] += 1
+    C = nx.Graph()
+    C.add_nodes_from((n, dict(G.nodes[n])) for n in sorted(top))
+    C.add_weighted_edges_from((u, v, w) for (u, v), w in sorted(shared.items()))
+    return C
+
+
 def _layout(G: nx.Graph, *, core: int = 300, seed: int = 0) -> dict[str, tuple[float, float]]:
     """Positions for a large graph, computed fast so the page needs no physics.
 
@@ -143,8 +160,7 @@ def _layout(G: nx.Graph, *, core: int = 300, seed: int = 0) -> dict[str, tuple[f
     concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
                       key=lambda n: (-G.nodes[n].get("articles", 0), n))
     top = set(concepts[:core])
-    C = concept_graph(G.subgraph(top | {m for n in top for m in G[n]}))
-    C.remove_nodes_from([n for n in list(C) if n not in top])
+    C = _core_graph(G, top)
     pos = {n: (float(x), float(y)) for n, (x, y) in
            nx.spring_layout(C, seed=seed, iterations=60).items()} if len(C) else {}
 

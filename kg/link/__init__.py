@@ -95,8 +95,9 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     drop_keys = {index.key_of(d) for d in dropped} - {None}
     keys = {name: vocab_names.get(name) or index.key_of(name) for name in surfaces}
     forced = sorted(forced)
+    forced_names = {n for pair in forced for n in pair}
     kept = [name for name in surfaces if not (compact(name) in drop or keys[name] in drop_keys)
-            or name in {n for pair in forced for n in pair}]     # the fuzzy candidates
+            or name in forced_names]     # the fuzzy candidates
     fuzzy = Forked(fuzzy_candidates, kept, index, threshold) \
         if jobs > 1 and len(kept) >= _FORK_FROM else None
     for name in surfaces:
@@ -225,9 +226,12 @@ def _result(linker: Linker, stats: _SurfaceStats, by_key: dict[str, LexiconEntry
             suffix = 2
             while key in used:
                 key, suffix = f"{base}-{suffix}", suffix + 1
-            tally = Counter()
-            for n in names:
-                tally.update(types[n])
+            if len(names) == 1:         # most clusters: no tally to add up
+                tally = types.get(names[0])
+            else:
+                tally = Counter()
+                for n in names:
+                    tally.update(types.get(n, ()))
             kind = tally.most_common(1)[0][0] if tally else guess_type(name)
             origin = "definition" if any("definition" in origins[n] for n in names) \
                 else "discovered"
