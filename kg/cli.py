@@ -16,6 +16,7 @@ from kg.analysis import cooccurrence_graph
 from kg.errors import KgError
 from kg.export import (write_all, write_concepts_csv, write_graphml, write_graphml_parts,
                        write_html, write_json, write_merges_csv)
+from kg.export.html import prepare as prepare_html
 from kg.lexicon import load_lexicon
 from kg.rules import DEFAULT_RULES, MergeRules, read_rules
 from kg.sources import FileMemo, read_articles, sample_path
@@ -180,7 +181,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
             result = pipeline.build(articles, lexicon, threshold=threshold, jobs=jobs,
                                     cache=cache, progress=bar.update, forced=rules.forced,
                                     forbidden=rules.forbidden, dropped=rules.dropped,
-                                    workers=workers, stream=stream,
+                                    workers=workers, stream=stream, idle=prepare_html,
                                     on_stage=(lambda _: gc.freeze()) if _OWN_PROCESS else None)
     parts = result.parts
     clock = time.perf_counter()

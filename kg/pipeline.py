@@ -193,25 +193,30 @@ class _Pool:
                 self.where[(article.text, article.truncated)] = (len(self.batches), position)
             self.batches.append(self.pool.apply_async(_extract_batch, (batch,)))
 
-    def extract(self, articles: Sequence[Article]
+    def extract(self, articles: Sequence[Article], *,
+                idle: Callable[[], None] | None = None
                 ) -> Iterator[tuple[list[Article], list[Extraction]]]:
         """``(batch, extractions)`` of ``articles``, in their order: what was submitted
         before is taken, the rest is submitted now (before the first result is asked
         for, so the workers start while the caller does other work). A batch a worker
         could not extract (its pipeline did not load) is left out: the caller extracts
-        what is missing."""
+        what is missing. ``idle`` is called once, the first time a result is not ready
+        (work for this process while it would wait)."""
         rest = [a for a in articles if (a.text, a.truncated) not in self.where]
         for start in range(0, len(rest), _BATCH):
             self._submit(rest[start:start + _BATCH])
-        return self._gather(articles)
+        return self._gather(articles, idle)
 
-    def _gather(self, articles: Sequence[Article]
+    def _gather(self, articles: Sequence[Article], idle: Callable[[], None] | None
                 ) -> Iterator[tuple[list[Article], list[Extraction]]]:
         for start in range(0, len(articles), _BATCH):
             chunk, done = [], []
             for article in articles[start:start + _BATCH]:
                 number, position = self.where[(article.text, article.truncated)]
                 if number not in self.records:
+                    if idle is not None and not self.batches[number].ready():
+                        idle, work = None, idle
+                        work()
                     try:
                         self.records[number] = self.batches[number].get()
                     except Exception as err:  # noqa: BLE001 - extracted here instead
@@ -389,7 +394,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
           forced: Sequence[tuple[str, str]] = (), forbidden: Sequence[tuple[str, str]] = (),
           dropped: Sequence[str] = (), workers: Workers | None = None,
           stream: Stream | None = None,
-          on_stage: Callable[[str], None] | None = None) -> BuildResult:
+          on_stage: Callable[[str], None] | None = None,
+          idle: Callable[[], None] | None = None) -> BuildResult:
     """Build the knowledge graph of ``articles``.
 
     Parameters
@@ -414,6 +420,9 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         Extraction started while the articles were read (then ``jobs`` is its own).
     on_stage : callable, optional
         Called with each stage's name ("extract", "link", "graph") when it ends.
+    idle : callable, optional
+        Called once if this process would wait for extraction workers (to do work the
+        caller needs later, such as imports for the writers).
 
     Returns
     -------
@@ -432,7 +441,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     fresh: dict[str, Extraction] = {}
     with contextlib.ExitStack() as stack:
         if started is not None:
-            running = started.extract(todo)
+            running = started.extract(todo, idle=idle)
         else:
             running = stack.enter_context(_extraction(
                 todo, lexicon, jobs=jobs, cache=cache, size=len(articles)))

@@ -11,7 +11,7 @@ import networkx as nx
 from kg.export.files import atomic_write
 from kg.graph import ARTICLE, CONCEPT, GraphParts
 
-__all__ = ["render_html", "write_html", "TYPE_COLOURS", "TEMPLATES"]
+__all__ = ["render_html", "write_html", "prepare", "TYPE_COLOURS", "TEMPLATES"]
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 TYPE_COLOURS = {"model": "#4e79a7", "method": "#f28e2b", "optimizer": "#e15759",
@@ -62,6 +62,13 @@ def render_html(G: nx.Graph | GraphParts, *, title: str = "kg: ML concepts",
     net.heading = title
     html = net.generate_html(name="graph.html")
     return html.replace("__KG_NOTE__", json.dumps(note).replace("<", "\\u003c"))
+
+
+def prepare() -> None:
+    """Import what `render_html` needs (pyvis, with IPython, and jinja2: 0.15-0.3 s), for
+    a caller with time to spare before it renders."""
+    import jinja2  # noqa: F401
+    import pyvis.network  # noqa: F401
 
 
 def write_html(G: nx.Graph | GraphParts, path: Path, **options) -> None:
