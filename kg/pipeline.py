@@ -17,7 +17,7 @@ from pathlib import Path
 import networkx as nx
 
 from kg.graph import GraphParts, graph_parts
-from kg.link import LinkResult, link_concepts
+from kg.link import LinkResult, link_concepts, warm_names
 from kg.link.candidates import VocabIndex, vocabulary_index
 from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
 from kg.store import ExtractionCache, extractor_fingerprint
@@ -193,30 +193,29 @@ class _Pool:
                 self.where[(article.text, article.truncated)] = (len(self.batches), position)
             self.batches.append(self.pool.apply_async(_extract_batch, (batch,)))
 
-    def extract(self, articles: Sequence[Article], *,
-                idle: Callable[[], None] | None = None
+    def extract(self, articles: Sequence[Article], *, idle: Iterator | None = None
                 ) -> Iterator[tuple[list[Article], list[Extraction]]]:
         """``(batch, extractions)`` of ``articles``, in their order: what was submitted
         before is taken, the rest is submitted now (before the first result is asked
         for, so the workers start while the caller does other work). A batch a worker
         could not extract (its pipeline did not load) is left out: the caller extracts
-        what is missing. ``idle`` is called once, the first time a result is not ready
-        (work for this process while it would wait)."""
+        what is missing. ``idle`` yields after each short step of other work, run
+        while a result is not ready (work for this process while it would wait)."""
         rest = [a for a in articles if (a.text, a.truncated) not in self.where]
         for start in range(0, len(rest), _BATCH):
             self._submit(rest[start:start + _BATCH])
         return self._gather(articles, idle)
 
-    def _gather(self, articles: Sequence[Article], idle: Callable[[], None] | None
+    def _gather(self, articles: Sequence[Article], idle: Iterator | None
                 ) -> Iterator[tuple[list[Article], list[Extraction]]]:
         for start in range(0, len(articles), _BATCH):
             chunk, done = [], []
             for article in articles[start:start + _BATCH]:
                 number, position = self.where[(article.text, article.truncated)]
                 if number not in self.records:
-                    if idle is not None and not self.batches[number].ready():
-                        idle, work = None, idle
-                        work()
+                    while idle is not None and not self.batches[number].ready():
+                        if next(idle, _DONE) is _DONE:
+                            idle = None
                     try:
                         self.records[number] = self.batches[number].get()
                     except Exception as err:  # noqa: BLE001 - extracted here instead
@@ -365,6 +364,24 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         _NLP, _NLP_BLOB, _LEXICON = None, None, ()
 
 
+def _while_waiting(cached: Callable[[], dict[str, Extraction]], index: Callable[[], VocabIndex],
+                   idle: Callable[[], None] | None) -> Iterator[None]:
+    """Work for the time this process would wait for the extraction workers, in short
+    steps: the caller's own, then the linker's look-ups of the names already known
+    (kept by their caches)."""
+    if idle is not None:
+        idle()
+        yield
+    names = sorted({m.surface for e in cached().values() for m in e.mentions})
+    yield
+    for start in range(0, len(names), 2000):
+        warm_names(names[start:start + 2000], index())
+        yield
+
+
+_DONE = object()
+
+
 def run_extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
                    jobs: int = 1, progress: Callable[[int], None] | None = None,
                    on_batch: Callable[[list[Article], list[Extraction]], None] | None = None,
@@ -431,6 +448,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     timings: dict[str, float] = {}
     start = time.perf_counter()
     given = [pool for pool in (workers, stream) if pool is not None]
+    index = functools.cache(lambda: load_index(lexicon, cache))     # made once, when needed
     found = cache.find(articles) if cache is not None else {}
     known = {a.id for a in found.values()}
     todo = [a for a in articles if a.id not in known]
@@ -441,7 +459,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     fresh: dict[str, Extraction] = {}
     with contextlib.ExitStack() as stack:
         if started is not None:
-            running = started.extract(todo, idle=idle)
+            running = started.extract(todo, idle=_while_waiting(lambda: cached, index, idle))
         else:
             running = stack.enter_context(_extraction(
                 todo, lexicon, jobs=jobs, cache=cache, size=len(articles)))
@@ -474,7 +492,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     mentions: list[Mention] = [m for e in extractions for m in e.mentions]
     pairs = [p for e in extractions for p in e.pairs]
     link = link_concepts(mentions, lexicon, pairs=pairs, threshold=threshold, forced=forced,
-                         forbidden=forbidden, dropped=dropped, index=load_index(lexicon, cache),
+                         forbidden=forbidden, dropped=dropped, index=index(),
                          jobs=jobs)
     timings["link"] = time.perf_counter() - start
     if on_stage:

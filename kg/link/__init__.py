@@ -18,6 +18,7 @@ from kg.model import AliasPair, Concept, LexiconEntry, Mention
 from kg.names import abbreviation_matches, compact, initials, normalize, singular
 
 __all__ = ["Linker", "LinkResult", "Merge", "conflict", "candidate_pairs", "link_concepts",
+           "warm_names",
            "same_concept", "restore_separators", "normalize", "compact"]
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -177,6 +178,14 @@ def _link_acronyms(linker: Linker, surfaces: Sequence[str], index: VocabIndex,
         long = index.by_key[target[1:]].name if target.startswith("\0") else target
         if abbreviation_matches(name, long) and linker.union(target, name):
             merges.setdefault(name, Merge(name, "", "abbreviation"))
+
+
+def warm_names(names: Iterable[str], index: VocabIndex) -> None:
+    """Work out now what linking will look up about ``names`` (their normalised keys and
+    vocabulary keys, kept by the look-ups' caches): for a caller with time to spare."""
+    for name in names:
+        index.key_of(name)
+        singular(name)
 
 
 @lru_cache(maxsize=8192)
