@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from kg import pipeline
-from kg.analysis import cooccurrence_graph
 from kg.errors import KgError
 from kg.export import (write_all, write_concepts_csv, write_graphml, write_graphml_parts,
                        write_html, write_json, write_merges_csv)
@@ -195,6 +194,8 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     tasks = [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
     tasks += [(write_html, (parts, out / "graph.html"), {})] if "html" in formats else []
     if cooccurrence:
+        from kg.analysis import cooccurrence_graph
+
         tasks.append((lambda: write_graphml(cooccurrence_graph(result.graph),
                                             out / "cooccurrence.graphml"), (), {}))
     write_all(aside + tasks, jobs=jobs, aside=len(aside))

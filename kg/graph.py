@@ -8,9 +8,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from kg.model import Article, Concept, Mention
+
+if TYPE_CHECKING:       # networkx is imported where a graph is made (0.15 s at start-up)
+    import networkx as nx
 
 __all__ = ["build_graph", "graph_parts", "GraphParts", "concept_graph", "sentence_around", "article_node", "concept_node",
            "ARTICLE", "CONCEPT", "MAX_CONTEXTS", "TEXT_LIMIT"]
@@ -170,6 +173,8 @@ class GraphParts:
 
     def to_networkx(self, keep: set[str] | None = None) -> nx.Graph:
         """The graph, or with ``keep`` (node names) the part over those nodes."""
+        import networkx as nx
+
         G = nx.Graph()
         articles = [a for a in self.articles
                     if keep is None or article_node(a.id) in keep]
@@ -270,6 +275,7 @@ def concept_graph(G: nx.Graph, *, min_weight: int = 1) -> nx.Graph:
 
     Examples
     --------
+    >>> import networkx as nx
     >>> G = nx.Graph([("article:1", "concept:lora"), ("article:1", "concept:peft")])
     >>> nx.set_node_attributes(G, {"concept:lora": "concept", "concept:peft": "concept",
     ...                            "article:1": "article"}, "kind")
@@ -277,6 +283,8 @@ def concept_graph(G: nx.Graph, *, min_weight: int = 1) -> nx.Graph:
     [('concept:lora', 'concept:peft', 1)]
     """
     concepts = sorted(n for n, kind in G.nodes(data="kind") if kind == CONCEPT)
+    import networkx as nx
+
     H = nx.Graph()
     H.add_nodes_from((n, dict(G.nodes[n])) for n in concepts)
     shared: Counter = Counter()

@@ -13,14 +13,16 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from kg.graph import GraphParts, graph_parts
 from kg.link import LinkResult, link_concepts, warm_names
 from kg.link.candidates import VocabIndex, vocabulary_index
 from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
 from kg.store import ExtractionCache, extractor_fingerprint
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["BuildResult", "Workers", "Stream", "build", "run_extraction", "open_cache",
            "load_pipeline", "load_index", "read_lexicon"]

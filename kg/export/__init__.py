@@ -7,14 +7,16 @@ import json
 import multiprocessing as mp
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from kg.errors import OutputError
 from kg.export.files import atomic_path, atomic_write
 from kg.export.graphml import write_graphml, write_graphml_parts
 from kg.export.html import TEMPLATES, TYPE_COLOURS, render_html, write_html
 from kg.graph import CONCEPT, GraphParts, concept_node
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["write_all", "write_graphml", "write_graphml_parts", "write_json", "write_html",
            "write_concepts_csv", "write_merges_csv", "render_html", "atomic_path",
@@ -23,6 +25,8 @@ __all__ = ["write_all", "write_graphml", "write_graphml_parts", "write_json", "w
 
 def write_json(G: nx.Graph, path: Path) -> None:
     """Write G as node-link JSON (lists stay lists). G is not modified."""
+    import networkx as nx
+
     data = nx.node_link_data(G, edges="links")
     atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True))
 

@@ -12,12 +12,14 @@ import re
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
-
-import networkx as nx
 
 from kg.errors import OutputError
 from kg.export.files import atomic_path, atomic_write
+if TYPE_CHECKING:
+    import networkx as nx
+
 from kg.graph import MAX_CONTEXTS, TEXT_LIMIT, GraphParts, article_node, concept_node
 from kg.model import Article
 
@@ -58,6 +60,7 @@ def write_graphml(G: nx.Graph, path: Path) -> None:
 
     Examples
     --------
+    >>> import networkx as nx
     >>> G = nx.Graph(); G.add_node("concept:lora", aliases=["LoRA", "低秩适配"], articles=2)
     >>> import tempfile, pathlib; out = pathlib.Path(tempfile.mkdtemp()) / "g.graphml"
     >>> write_graphml(G, out); H = nx.read_graphml(out)
@@ -261,6 +264,8 @@ class _Parts:
 
 
 def _hierarchy_edges(parts: GraphParts, table: _KeyTable) -> str:
+    import networkx as nx
+
     H = nx.Graph()          # the order networkx gives these edges in the whole graph
     H.add_nodes_from(concept_node(k) for k in parts.concepts)
     H.add_edges_from((concept_node(c), concept_node(p), parts.hierarchy_data(p, k))

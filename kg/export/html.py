@@ -5,11 +5,13 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from kg.export.files import atomic_write
 from kg.graph import ARTICLE, CONCEPT, GraphParts
+
+if TYPE_CHECKING:       # imported where used: not needed before the page is made
+    import networkx as nx
 
 __all__ = ["render_html", "write_html", "prepare", "TYPE_COLOURS", "TEMPLATES"]
 
@@ -65,10 +67,10 @@ def render_html(G: nx.Graph | GraphParts, *, title: str = "kg: ML concepts",
 
 
 def prepare() -> None:
-    """Import what `render_html` needs (pyvis, with IPython, and jinja2: 0.15-0.3 s), for
-    a caller with time to spare before it renders."""
+    """Import what `render_html` needs (pyvis, with networkx and IPython, and jinja2:
+    0.3 s), for a caller with time to spare before it renders."""
     import jinja2  # noqa: F401
-    import pyvis.network  # noqa: F401
+    import pyvis.network  # noqa: F401 - with networkx
 
 
 def write_html(G: nx.Graph | GraphParts, path: Path, **options) -> None:
@@ -102,6 +104,8 @@ def _short(text: str, limit: int = 24) -> str:
 def _view(G: nx.Graph | GraphParts, max_nodes: int, *, per_concept: int = 3
           ) -> tuple[nx.Graph, str]:
     """The whole graph, or for a big one the top concepts with a few articles each."""
+    import networkx as nx
+
     if isinstance(G, GraphParts):
         if G.n_nodes <= max_nodes:
             return G.to_networkx(), ""
@@ -136,6 +140,8 @@ def _note(view: nx.Graph, total: int) -> str:
 def _core_graph(G: nx.Graph, top: set[str]) -> nx.Graph:
     """`concept_graph` of the ``top`` concepts alone (the same graph, node and edge order
     included), counting shared articles straight from G."""
+    import networkx as nx
+
     shared: Counter = Counter()
     articles = {a for n in top for a in G[n] if G.nodes[a].get("kind") == ARTICLE}
     for article in articles:
@@ -157,6 +163,8 @@ def _layout(G: nx.Graph, *, core: int = 300, seed: int = 0) -> dict[str, tuple[f
     every article near its concepts. Deterministic for a given ``seed``.
     """
     import random
+
+    import networkx as nx
 
     rng = random.Random(seed)
     scale = 90.0 * max(1.0, G.number_of_nodes() ** 0.5)
