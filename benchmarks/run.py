@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import shutil
@@ -69,7 +70,7 @@ def _command(*args: str) -> dict:
 
 
 LINK = """
-import random, string, sys, time
+import os, random, string, sys, time
 from kg.lexicon import load_lexicon
 from kg.link import link_concepts
 from kg.model import Mention
@@ -90,7 +91,7 @@ while len(names) < int(sys.argv[1]):
     names.add(name)
 mentions = [Mention(str(i), n, "", 0, len(n), "discovered") for i, n in enumerate(sorted(names))]
 start = time.perf_counter()
-link_concepts(mentions, lexicon)
+link_concepts(mentions, lexicon, jobs=os.cpu_count() or 1)      # as `kg build` links
 RESULT = {"seconds": time.perf_counter() - start, "names": len(names)}
 """
 
@@ -166,7 +167,8 @@ def main() -> None:
         print(f"| rebuild / full build (--jobs 2), {size:,} articles | "
               f"{rebuilt['seconds'] / runs[2]['seconds']:.2f} | - | - | - | - |")
     linked = _child(LINK, str(args.names))
-    print(f"| linking {linked['names']:,} distinct names | {linked['seconds']:.2f} | - | - | - "
+    print(f"| linking {linked['names']:,} distinct names, --jobs {os.cpu_count() or 1} | "
+          f"{linked['seconds']:.2f} | - | - | - "
           f"| {linked['rss_mb']:,.0f} |")
 
 
