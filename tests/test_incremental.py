@@ -219,3 +219,30 @@ def test_the_vocabulary_is_kept_in_the_cache_until_a_file_changes(tmp_path, lexi
     changed, blob = pipeline.read_lexicon([vocab], path)
     assert blob is not None and any(e.name == "BarNet" for e in changed)
     assert not any(e.name == "FooNet" for e in changed)
+
+
+def test_graphml_parts_are_copied_without_copy_file_range(sample_result, tmp_path,
+                                                          monkeypatch):
+    # where the kernel cannot copy between the files, the old file is read through
+    out = tmp_path / "graph.graphml"
+    write_graphml_parts(sample_result.parts, out)
+    expected = out.read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr("os.copy_file_range", refuse, raising=False)
+    assert write_graphml_parts(sample_result.parts, out) == len(sample_result.parts.articles)
+    assert out.read_bytes() == expected
+
+
+def test_the_command_starts_without_networkx():
+    # the rebuild's extraction worker is forked from a process that has not loaded it
+    import subprocess
+    import sys
+
+    code = ("import sys, kg.cli, kg; "
+            "print('networkx' in sys.modules, callable(kg.build), 'build' in dir(kg))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["False", "True", "True"]

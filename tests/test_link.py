@@ -145,3 +145,18 @@ def test_linking_is_deterministic_and_order_free(lexicon, names, rng):
             if one.key_of.get(a) and one.key_of.get(a) == one.key_of.get(b):
                 assert conflict(a, b) is None or \
                     one.concepts[one.key_of[a]].origin == "vocabulary"
+
+
+def test_fuzzy_scoring_in_a_second_process_links_the_same(lexicon, monkeypatch):
+    import kg.link as link_module
+
+    names = ["KimiVL", "Kimi-VL", "SelfAtention", "Self-Attention", "CrossAtention",
+             "Cross-Attention", "FlashAtention", "MoonViT", "Qwen1.57BChat", "投机解码", "MTP",
+             "Multi-Token Prediction", "DeepSeekV3", "DeepSek-V3", "GroupQueryAtention"]
+    mentions = [mention(n, article=str(i)) for i, n in enumerate(names)]
+    here = link_concepts(mentions, lexicon, jobs=1)
+    monkeypatch.setattr(link_module, "_FORK_FROM", 0)      # a few names: fork anyway
+    forked = link_concepts(mentions, lexicon, jobs=2)
+    assert forked.key_of == here.key_of and forked.merges == here.merges
+    assert forked.concepts == here.concepts and forked.variants == here.variants
+    assert here.key_of["SelfAtention"] == here.key_of["Self-Attention"]    # fuzzy did work

@@ -140,7 +140,6 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
                 merges.setdefault(n, Merge(n, "", f"definition in article {article_id}"))
     _link_acronyms(linker, surfaces, index, merges)
     seen = set(kept)
-    assert seen == {n for n in surfaces if n in linker.parent}
     for score, a, b in fuzzy.result() if fuzzy else fuzzy_candidates(kept, index, threshold):
         for n in (a, b):
             if n not in linker.parent:
