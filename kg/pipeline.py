@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import logging
 import marshal
 import multiprocessing as mp
@@ -202,7 +203,8 @@ class _Pool:
         for, so the workers start while the caller does other work). A batch a worker
         could not extract (its pipeline did not load) is left out: the caller extracts
         what is missing. ``idle`` yields after each short step of other work, run
-        while a result is not ready (work for this process while it would wait)."""
+        while a result is not ready (work for this process while it would wait); it
+        yields `_NOTHING_YET` when it has nothing to do until more results come."""
         rest = [a for a in articles if (a.text, a.truncated) not in self.where]
         for start in range(0, len(rest), _BATCH):
             self._submit(rest[start:start + _BATCH])
@@ -216,8 +218,11 @@ class _Pool:
                 number, position = self.where[(article.text, article.truncated)]
                 if number not in self.records:
                     while idle is not None and not self.batches[number].ready():
-                        if next(idle, _DONE) is _DONE:
+                        step = next(idle, _DONE)
+                        if step is _DONE:
                             idle = None
+                        if step is not None:
+                            break
                     try:
                         self.records[number] = self.batches[number].get()
                     except Exception as err:  # noqa: BLE001 - extracted here instead
@@ -366,22 +371,38 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         _NLP, _NLP_BLOB, _LEXICON = None, None, ()
 
 
-def _while_waiting(cached: Callable[[], dict[str, Extraction]], index: Callable[[], VocabIndex],
-                   idle: Callable[[], None] | None) -> Iterator[None]:
+def _while_waiting(received: Callable[[], list[dict[str, Extraction]]],
+                   index: Callable[[], VocabIndex], idle: Callable[[], None] | None
+                   ) -> Iterator[None]:
     """Work for the time this process would wait for the extraction workers, in short
-    steps: the caller's own, then the linker's look-ups of the names already known
-    (kept by their caches)."""
+    steps: the caller's own; the linker's index of the vocabulary (0.4 s to make when no
+    cache holds it); the linker's look-ups of the names extracted so far (kept by their
+    caches), as ``received`` gives them, in order (the dicts only grow)."""
     if idle is not None:
         idle()
         yield
-    names = sorted({m.surface for e in cached().values() for m in e.mentions})
+    index()
     yield
-    for start in range(0, len(names), 2000):
-        warm_names(names[start:start + 2000], index())
-        yield
+    seen: set[str] = set()
+    done = [0] * len(received())
+    while True:
+        names: set[str] = set()
+        for i, extractions in enumerate(received()):
+            fresh = list(itertools.islice(extractions.values(), done[i], None))
+            done[i] += len(fresh)
+            names.update(m.surface for e in fresh for m in e.mentions)
+        names = sorted(names - seen)
+        if not names:
+            yield _NOTHING_YET       # until more results come in
+            continue
+        seen.update(names)
+        for start in range(0, len(names), 2000):
+            warm_names(names[start:start + 2000], index())
+            yield
 
 
-_DONE = object()
+_DONE = object()            # the idle work is all done
+_NOTHING_YET = object()     # the idle work has nothing to do until more results come
 
 
 def run_extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
@@ -441,7 +462,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         Called with each stage's name ("extract", "link", "graph") when it ends.
     idle : callable, optional
         Called once if this process would wait for extraction workers (to do work the
-        caller needs later, such as imports for the writers).
+        caller needs later, such as imports for the writers); then, while it would still
+        wait, the linker's look-ups are made ready.
 
     Returns
     -------
@@ -461,7 +483,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     fresh: dict[str, Extraction] = {}
     with contextlib.ExitStack() as stack:
         if started is not None:
-            running = started.extract(todo, idle=_while_waiting(lambda: cached, index, idle))
+            running = started.extract(todo, idle=_while_waiting(lambda: [cached, fresh],
+                                                                index, idle))
         else:
             running = stack.enter_context(_extraction(
                 todo, lexicon, jobs=jobs, cache=cache, size=len(articles)))
