@@ -17,11 +17,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 from kg.errors import OutputError
 from kg.export.files import atomic_path, atomic_write
-if TYPE_CHECKING:
-    import networkx as nx
-
 from kg.graph import MAX_CONTEXTS, TEXT_LIMIT, GraphParts, article_node, concept_node
 from kg.model import Article
+
+if TYPE_CHECKING:       # networkx is imported where a graph is made
+    import networkx as nx
 
 __all__ = ["write_graphml", "write_graphml_parts"]
 
