@@ -30,8 +30,8 @@ class Forked:
         if can_fork():
             context = mp.get_context("fork")
             self._receive, send = context.Pipe(duplex=False)
-            self._child = context.Process(target=_run, args=(function, args, send),
-                                          daemon=True)
+            # not a daemon: the function may start processes of its own (GraphML does)
+            self._child = context.Process(target=_run, args=(function, args, send))
             self._child.start()
             send.close()
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing as mp
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kg.errors import OutputError
 from kg.export.files import atomic_path, atomic_write
+from kg.forking import Forked, can_fork
 from kg.export.graphml import write_graphml, write_graphml_parts
 from kg.export.html import TEMPLATES, TYPE_COLOURS, render_html, write_html
 from kg.graph import CONCEPT, GraphParts, concept_node
@@ -60,8 +60,9 @@ def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> Non
 def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
               aside: int = 1) -> None:
     """Run writer tasks ``(function, args, keywords)``; with ``jobs`` > 1 the first
-    ``aside`` tasks (GraphML, the heaviest, first) run in a forked process while this one
-    runs the rest. A task that cannot write its file does not stop the others.
+    ``aside`` tasks run in a forked process while this one runs the rest (should that
+    process die, they run here after). A task that cannot write its file does not stop
+    the others.
 
     Raises
     ------
@@ -69,21 +70,13 @@ def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
         When any task failed, with its message.
     """
     tasks = list(tasks)
-    if jobs < 2 or len(tasks) < 2 or "fork" not in mp.get_all_start_methods():
+    if jobs < 2 or len(tasks) < 2 or not can_fork():
         _raise(_run_tasks(tasks))
         return
     aside = max(1, min(aside, len(tasks) - 1))
-    context = mp.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_send_tasks, args=(tasks[:aside], send))  # may fork in turn
-    child.start()
-    send.close()
-    try:
-        messages = _run_tasks(tasks[aside:])
-    finally:
-        answer = receive.recv() if receive.poll(None) else ["no answer"]
-        child.join()
-    _raise(answer + messages)
+    child = Forked(_run_tasks, tasks[:aside])
+    messages = _run_tasks(tasks[aside:])
+    _raise(child.result() + messages)
 
 
 def _run_tasks(tasks: Sequence[tuple[Callable, tuple, dict]]) -> list[str]:
@@ -95,13 +88,6 @@ def _run_tasks(tasks: Sequence[tuple[Callable, tuple, dict]]) -> list[str]:
         except OutputError as err:
             messages.append(str(err))
     return messages
-
-
-def _send_tasks(tasks: Sequence[tuple[Callable, tuple, dict]], send) -> None:
-    try:
-        send.send(_run_tasks(tasks))
-    except Exception as err:  # noqa: BLE001 - reported to the parent as its message
-        send.send([f"{type(err).__name__}: {err}"])
 
 
 def _raise(messages: list[str]) -> None:
