@@ -246,3 +246,17 @@ def test_the_command_starts_without_networkx():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.split() == ["False", "True", "True"]
+
+
+def test_a_large_graph_writes_graphml_here_and_the_page_aside(tmp_path, monkeypatch):
+    # above a size the writers swap processes (a fork pays for the memory GraphML reads);
+    # the files are the same either way
+    import kg.cli as cli_module
+
+    out, swapped = tmp_path / "out", tmp_path / "swapped"
+    first = CliRunner().invoke(main, ["build", "--sample", "-o", str(out), "-j", "2"])
+    monkeypatch.setattr(cli_module, "_GRAPHML_HERE_FROM", 0)
+    again = CliRunner().invoke(main, ["build", "--sample", "-o", str(swapped), "-j", "2"])
+    assert first.exit_code == again.exit_code == 0, again.output
+    for name in OUTPUTS:
+        assert (swapped / name).read_bytes() == (out / name).read_bytes(), name
