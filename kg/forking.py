@@ -1,6 +1,7 @@
 """Run a function in a forked process while this one goes on; take its result later."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 from collections.abc import Callable
@@ -24,15 +25,21 @@ class Forked:
     6
     """
 
-    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+    def __init__(self, function: Callable[..., Any], *args: Any, daemon: bool = True) -> None:
+        """``daemon=False`` lets the function start processes of its own; then the caller
+        must take the `result` or `close` (a daemon is stopped when this process ends)."""
         self.function, self.args = function, args
         self._child = None
         if can_fork():
             context = mp.get_context("fork")
             self._receive, send = context.Pipe(duplex=False)
-            # not a daemon: the function may start processes of its own (GraphML does)
-            self._child = context.Process(target=_run, args=(function, args, send))
-            self._child.start()
+            child = context.Process(target=_run, args=(function, args, send), daemon=daemon)
+            try:
+                child.start()
+                self._child = child
+            except Exception as err:  # noqa: BLE001 - no process (a limit, a daemon): here
+                log.debug("no process for %s (%s); computed here", function.__name__, err)
+                self._receive.close()
             send.close()
 
     def result(self) -> Any:
@@ -49,6 +56,15 @@ class Forked:
                 return value
             log.debug("a forked %s failed (%s); computed here", self.function.__name__, value)
         return self.function(*self.args)
+
+    def close(self) -> None:
+        """Wait for the child and drop its answer (when the result is not wanted)."""
+        if self._child is not None:
+            child, self._child = self._child, None
+            with contextlib.suppress(EOFError, OSError):
+                self._receive.recv()
+            self._receive.close()
+            child.join()
 
 
 def _run(function: Callable[..., Any], args: tuple, send) -> None:

@@ -25,3 +25,18 @@ def test_what_fails_in_the_fork_is_done_here():
 def test_an_error_here_is_the_callers():
     with pytest.raises(ValueError):
         Forked(int, "not a number").result()
+
+
+def _pids() -> tuple[int, int]:
+    return os.getpid(), Forked(os.getpid).result()
+
+
+def test_a_process_that_is_no_daemon_may_fork_in_turn():
+    mine, nested = Forked(_pids, daemon=False).result()
+    assert os.getpid() != mine != nested          # the inner fork ran, in a third process
+
+
+def test_an_answer_not_wanted_is_waited_for_and_dropped():
+    job = Forked(sorted, [2, 1])
+    job.close()
+    assert job.result() == [1, 2]                  # asked again: computed here

@@ -74,8 +74,12 @@ def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
         _raise(_run_tasks(tasks))
         return
     aside = max(1, min(aside, len(tasks) - 1))
-    child = Forked(_run_tasks, tasks[:aside])
-    messages = _run_tasks(tasks[aside:])
+    child = Forked(_run_tasks, tasks[:aside], daemon=False)     # GraphML may fork in it
+    try:
+        messages = _run_tasks(tasks[aside:])
+    except BaseException:
+        child.close()           # its files are whole before this process ends
+        raise
     _raise(child.result() + messages)
 
 
