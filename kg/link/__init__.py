@@ -95,15 +95,15 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     surfaces = sorted(stats.counts.keys() | {n for p in pairs for n in p[:2]})
     drop_keys = {index.key_of(d) for d in dropped} - {None}
     keys = {name: vocab_names.get(name) or index.key_of(name) for name in surfaces}
+    skipped = {name for name in surfaces if compact(name) in drop or keys[name] in drop_keys}
     forced = sorted(forced)
     forced_names = {n for pair in forced for n in pair}
-    kept = [name for name in surfaces if not (compact(name) in drop or keys[name] in drop_keys)
-            or name in forced_names]     # the fuzzy candidates
+    kept = [name for name in surfaces if name not in skipped or name in forced_names]  # fuzzy
     fuzzy = Forked(fuzzy_candidates, kept, index, threshold) \
         if jobs > 1 and len(kept) >= _FORK_FROM else None
     for name in surfaces:
         key = keys[name]
-        if compact(name) in drop or key in drop_keys:
+        if name in skipped:
             continue
         if key:
             linker.attach(name, key)
