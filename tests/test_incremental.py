@@ -2,6 +2,7 @@
 exactly what a build from scratch writes."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -28,13 +29,19 @@ def test_graphml_from_parts_is_the_networkx_writers_file(sample_result, tmp_path
         (tmp_path / "graph.graphml").read_bytes()
 
 
-def test_graphml_parts_of_unchanged_articles_are_copied(lexicon, tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_graphml_parts_of_unchanged_articles_are_copied(lexicon, tmp_path, monkeypatch, jobs):
+    import kg.export.graphml as graphml_module
+
+    # with two jobs the later half is copied from the old file and from what the
+    # second process rendered, in turns
+    monkeypatch.setattr(graphml_module, "_SPLIT_FROM", 0)
     pages = sorted(sample_path().glob("*.txt"))
     before = pipeline.build(read_articles(pages[:2]), lexicon)
     after = pipeline.build(read_articles(pages[:3]), lexicon)
     out = tmp_path / "graph.graphml"
-    assert write_graphml_parts(before.parts, out) == 0
-    reused = write_graphml_parts(after.parts, out)
+    assert write_graphml_parts(before.parts, out, jobs=jobs) == 0
+    reused = write_graphml_parts(after.parts, out, jobs=jobs)
     write_graphml_parts(after.parts, tmp_path / "fresh.graphml", reuse=False)
     assert out.read_bytes() == (tmp_path / "fresh.graphml").read_bytes()
     kept = set(after.articles)
@@ -67,6 +74,18 @@ def test_graphml_written_by_two_processes_is_the_same_file(sample_result, tmp_pa
     assert write_graphml_parts(parts, tmp_path / "two.graphml") == len(parts.articles)
     assert (tmp_path / "two.graphml").read_bytes() == (tmp_path / "one.graphml").read_bytes()
     assert not list(tmp_path.glob(".two.graphml.*.tmp*"))      # no side file left behind
+
+
+def test_graphml_whose_second_process_dies_is_written_here(sample_result, tmp_path,
+                                                           monkeypatch):
+    import kg.export.graphml as graphml_module
+
+    monkeypatch.setattr(graphml_module, "_SPLIT_FROM", 0)
+    monkeypatch.setattr(graphml_module, "_write_side", lambda *args: os._exit(3))
+    parts = sample_result.parts
+    write_graphml_parts(parts, tmp_path / "one.graphml", reuse=False)
+    write_graphml_parts(parts, tmp_path / "two.graphml", jobs=2)
+    assert (tmp_path / "two.graphml").read_bytes() == (tmp_path / "one.graphml").read_bytes()
 
 
 def test_an_edited_graphml_is_not_trusted(sample_result, tmp_path):

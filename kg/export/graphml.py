@@ -9,8 +9,7 @@ import marshal
 import multiprocessing as mp
 import os
 import re
-import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
@@ -90,8 +89,9 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
     old file instead of written again: a hidden index beside it (``.graph.graphml.index``)
     records where each part lies and a hash of what it was made from. The index is
     trusted only while the file's size and time are the ones it records. With ``jobs``
-    > 1, a forked process writes the second half of the parts beside this one. Returns
-    the number of articles whose node and edges were copied.
+    > 1, a forked process renders the later half of the parts to be written anew while
+    this one renders the rest. Returns the number of articles whose node and edges were
+    copied.
     """
     path = Path(path)
     samples = [("node", parts.article_data(a)) for a in parts.articles[:1]]
@@ -106,9 +106,9 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
         old, known = _read_index(path, index_path, stamp) if reuse else (None, {})
         if old is not None:
             stack.callback(old.close)
-        plan = _plan(parts, table, known, signed=reuse)
-        copied = sum(1 for signature, *_ in plan if signature[:1] == b"n" and
-                     signature in known)
+        plan = _Plan(parts, table, signed=reuse)
+        known_nodes = map(known.__contains__, plan.signatures[:len(parts.articles)])
+        copied = sum(known_nodes) if known else 0
         with atomic_path(path) as tmp:
             with open(tmp, "wb", buffering=1 << 20) as fh:
                 out = _Parts(fh, old, known)
@@ -125,40 +125,71 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
     return copied
 
 
-def _plan(parts: GraphParts, table: _KeyTable, known: dict, *, signed: bool = True
-          ) -> list[tuple[bytes, Callable[[], str], int]]:
-    """The parts in file order: (signature, how to render it, a guess of its cost).
-    Unless ``signed``, articles' parts are not hashed (no index is kept)."""
-    signatures = [_signature(a, parts.linked.get(a.id, [])) for a in parts.articles] \
-        if signed else [b""] * len(parts.articles)
-    plan: list[tuple[bytes, Callable[[], str], int]] = []
-    for article, signature in zip(parts.articles, signatures):
-        plan.append((b"n" + signature, lambda a=article: table.node(
-            article_node(a.id), parts.article_data(a)), 2 + len(article.text) // 200))
-    for key, data in parts.concepts.items():
-        plan.append((b"c" + (_hash((key, list(data.items()))) if signed else b""),
-                     lambda k=key, d=data: table.node(concept_node(k), d), 1))
-    for article, signature in zip(parts.articles, signatures):
-        u = article_node(article.id)
-        plan.append((b"e" + signature, lambda a=article, u=u: table.mention_edges(
-            u, parts.edges_of(a)),
-            2 + 3 * len(parts.counts.get(article.id, ()))))
-    plan.append((b"h" + _hash(parts.hierarchy), lambda: _hierarchy_edges(parts, table),
-                 len(parts.hierarchy)))
-    return [(s, render, 0 if s in known else cost) for s, render, cost in plan]
+class _Plan:
+    """The parts of the file in order, by number: each article's node, each concept's
+    node, each article's edges, the hierarchy edges; each with a signature (a hash of
+    what it is made from; empty unless ``signed``). Parts are rendered one at a time,
+    only those the old file does not hold (no closure per part: a large rebuild has a
+    quarter of a million parts and renders a few thousand)."""
+
+    def __init__(self, parts: GraphParts, table: _KeyTable, *, signed: bool) -> None:
+        self.parts, self.table = parts, table
+        self.articles = parts.articles
+        self.concepts = list(parts.concepts.items())
+        n, c = len(self.articles), len(self.concepts)
+        self.bounds = (n, n + c, 2 * n + c)
+        if not signed:
+            self.signatures = [b""] * (2 * n + c + 1)
+            return
+        linked = parts.linked
+        own = [_signature(a, linked.get(a.id, [])) for a in self.articles]
+        self.signatures = [b"n" + s for s in own] + \
+            [b"c" + _hash((key, list(data.items()))) for key, data in self.concepts] + \
+            [b"e" + s for s in own] + [b"h" + _hash(parts.hierarchy)]
+
+    def __len__(self) -> int:
+        return len(self.signatures)
+
+    def render(self, i: int) -> str:
+        nodes, concepts, edges = self.bounds
+        parts, table = self.parts, self.table
+        if i < nodes:
+            article = self.articles[i]
+            return table.node(article_node(article.id), parts.article_data(article))
+        if i < concepts:
+            key, data = self.concepts[i - nodes]
+            return table.node(concept_node(key), data)
+        if i < edges:
+            article = self.articles[i - concepts]
+            return table.mention_edges(article_node(article.id), parts.edges_of(article))
+        return _hierarchy_edges(parts, table)
+
+    def cost(self, i: int) -> int:
+        """A guess of the time to render part ``i``, in units of about 2 us."""
+        nodes, concepts, edges = self.bounds
+        if i < nodes:
+            return 2 + len(self.articles[i].text) // 200
+        if i < concepts:
+            return 1
+        if i < edges:
+            return 2 + 3 * len(self.parts.counts.get(self.articles[i - concepts].id, ()))
+        return len(self.parts.hierarchy)
 
 
-def _write_split(plan: list, out: _Parts, tmp: Path, jobs: int) -> None:
-    """Write the parts of ``plan``; with ``jobs`` > 1 a forked process writes the second
-    half (by cost) to a side file, appended here when this half is done."""
-    total = sum(cost for *_, cost in plan)
+def _write_split(plan: _Plan, out: _Parts, tmp: Path, jobs: int) -> None:
+    """Write every part of ``plan``; with ``jobs`` > 1 and enough to render, a forked
+    process renders the later half (by cost) of the parts to be written anew into a side
+    file, while this process writes the first half; the later half is then copied in
+    from the old file and the side file."""
+    known = out.known
+    todo = [i for i, signature in enumerate(plan.signatures) if signature not in known]
+    costs = list(map(plan.cost, todo))
+    total = sum(costs)
     if jobs < 2 or total < _SPLIT_FROM or "fork" not in mp.get_all_start_methods():
-        for signature, render, _ in plan:
-            out.put(signature, render)
-        out.finish()
+        out.put_range(plan, 0, len(plan))
         return
     running, split = 0, len(plan)
-    for i, (*_, cost) in enumerate(plan):
+    for i, cost in zip(todo, costs):
         running += cost
         if running >= total / 2:
             split = i + 1
@@ -166,23 +197,25 @@ def _write_split(plan: list, out: _Parts, tmp: Path, jobs: int) -> None:
     side = tmp.with_name(tmp.name + ".part2")
     context = mp.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_write_side, args=(plan[split:], out, side, send),
-                            daemon=True)
+    child = context.Process(target=_write_side, args=(
+        plan, [i for i in todo if i >= split], side, send), daemon=True)
     child.start()
     send.close()
     try:
-        for signature, render, _ in plan[:split]:
-            out.put(signature, render)
-        out.finish()
-        answer = receive.recv() if receive.poll(None) else "no answer"
+        out.put_range(plan, 0, split)
+        try:
+            answer = receive.recv()
+        except EOFError:            # it died: render its half here
+            answer = None
         child.join()
         if isinstance(answer, str):
             raise OutputError(f"{tmp.name}: {answer}")
-        shift = out.position
+        if answer is None:
+            out.put_range(plan, split, len(plan))
+            return
         with open(side, "rb") as fh:
-            shutil.copyfileobj(fh, out.fh, 1 << 22)
-        out.position += side.stat().st_size
-        out.index.update((s, (at + shift, n)) for s, (at, n) in marshal.loads(answer).items())
+            out.put_range(plan, split, len(plan), fh, marshal.loads(answer))
+            out.finish()
     finally:
         side.unlink(missing_ok=True)
 
@@ -190,14 +223,18 @@ def _write_split(plan: list, out: _Parts, tmp: Path, jobs: int) -> None:
 _SPLIT_FROM = 20000     # a guess of the cost worth a second process (about 2,000 articles)
 
 
-def _write_side(plan: list, out: _Parts, side: Path, send) -> None:
+def _write_side(plan: _Plan, todo: list[int], side: Path, send) -> None:
+    """Render the parts ``todo`` of ``plan`` one after another into ``side``; send where
+    each lies there (part number -> (start, size)), or what went wrong."""
     try:
+        spots: dict[int, tuple[int, int]] = {}
+        position = 0
         with open(side, "wb", buffering=1 << 20) as fh:
-            mine = _Parts(fh, out.old, out.known)
-            for signature, render, _ in plan:
-                mine.put(signature, render)
-            mine.finish()
-        send.send(marshal.dumps(mine.index))
+            for i in todo:
+                size = fh.write(plan.render(i).encode("utf-8"))
+                spots[i] = (position, size)
+                position += size
+        send.send(marshal.dumps(spots))
     except Exception as err:  # noqa: BLE001 - reported to the parent as its message
         send.send(f"{type(err).__name__}: {err}")
 
@@ -205,58 +242,70 @@ def _write_side(plan: list, out: _Parts, side: Path, send) -> None:
 class _Parts:
     """Writes parts of a file, copying those an earlier file holds under the same hash.
 
-    Parts copied one after another from one stretch of the old file are copied as one
-    piece (most of a rebuild's file is such stretches); `finish` writes what is pending.
+    Parts copied one after another from one stretch of a file are copied as one piece
+    (most of a rebuild's file is such stretches); `finish` writes what is pending.
     """
 
     def __init__(self, fh, old, known: dict[bytes, tuple[int, int]]) -> None:
         self.fh, self.old, self.known = fh, old, known
         self.position = 0
         self.index: dict[bytes, tuple[int, int]] = {}
-        self._run: list[int] | None = None     # [start, end) of the old file, to copy
+        self._run: list | None = None     # [file, start, end): pending, to copy
 
     def write(self, data: bytes) -> None:
         self.finish()
         self.position += self.fh.write(data)
 
-    def put(self, signature: bytes, render: Callable[[], str]) -> None:
-        """Write the part with this signature, copied from the old file when it has it."""
-        spot = self.known.get(signature)
-        if spot is None:
-            data = render().encode("utf-8")
-            self.index[signature] = (self.position, len(data))
-            self.write(data)
-            return
-        start, size = spot
-        self.index[signature] = (self.position, size)
-        self.position += size
-        if self._run is not None and self._run[1] == start:
-            self._run[1] = start + size
-        else:
-            self.finish()
-            self._run = [start, start + size]
+    def put_range(self, plan: _Plan, lo: int, hi: int, side=None,
+                  rendered: dict[int, tuple[int, int]] | None = None) -> None:
+        """Write parts ``lo`` to ``hi`` of ``plan``: copied from the old file when it
+        holds them, else from ``side`` when ``rendered`` says where it does, else
+        rendered now."""
+        known, index, signatures = self.known, self.index, plan.signatures
+        rendered = rendered or {}
+        for i in range(lo, hi):
+            signature = signatures[i]
+            spot = known.get(signature)
+            source = self.old
+            if spot is None:
+                spot = rendered.get(i)
+                source = side
+                if spot is None:
+                    data = plan.render(i).encode("utf-8")
+                    index[signature] = (self.position, len(data))
+                    self.write(data)
+                    continue
+            start, size = spot
+            index[signature] = (self.position, size)
+            self.position += size
+            run = self._run
+            if run is not None and run[2] == start and run[0] is source:
+                run[2] = start + size
+            else:
+                self.finish()
+                self._run = [source, start, start + size]
 
     def finish(self) -> None:
-        """Write the stretch of the old file still pending: copied by the kernel where it
-        can (0.1 s instead of 0.3-0.6 s for the 440 MB file of 100,000 articles)."""
+        """Write the stretch pending: copied by the kernel where it can (0.1 s instead of
+        0.3-0.6 s for the 440 MB file of 100,000 articles)."""
         if self._run is None:
             return
-        start, end = self._run
+        source, start, end = self._run
         self._run = None
         self.fh.flush()
         target = self.fh.fileno()
         try:
             while start < end:
-                done = os.copy_file_range(self.old.fileno(), target, end - start, start)
+                done = os.copy_file_range(source.fileno(), target, end - start, start)
                 if not done:
-                    raise OSError("the old file ended early")
+                    raise OSError("the file ended early")
                 start += done
         except (AttributeError, OSError):    # no copy_file_range here: through memory
-            self.old.seek(start)
+            source.seek(start)
             while start < end:
-                chunk = self.old.read(min(end - start, 1 << 22))
+                chunk = source.read(min(end - start, 1 << 22))
                 if not chunk:
-                    raise OutputError(f"{self.fh.name}: the old file it copies from ended "
+                    raise OutputError(f"{self.fh.name}: the file it copies from ended "
                                       "early") from None
                 self.fh.write(chunk)
                 start += len(chunk)
