@@ -7,9 +7,10 @@ over each; the median of three); the installed `kg build` command end to end, as
 GraphML and HTML included) with no cache, with `--jobs 1` and `--jobs 2`; a rebuild after
 adding 1% new articles, with the cache of the first build; and linking 50,000 distinct
 names. Each row gives articles/s, MB/s, its time as a multiple of the floor's, and the
-peak RSS of the largest process that ran it. Builds of up to 20,000 articles run
-``--repeat`` times and show the median. Absolute speeds drift on a shared machine; the
-ratios are what to compare.
+peak RSS of the largest process that ran it. The builds run in ``--repeat`` rounds
+(``--jobs 1``, ``--jobs 2``, the rebuild, in turn) and show medians; the speed-up and the
+rebuild's share are taken within each round, then their median shown. Absolute speeds
+drift on a shared machine; the ratios are what to compare.
 """
 from __future__ import annotations
 
@@ -101,6 +102,10 @@ def _median(results: list[dict]) -> dict:
     return sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
 
 
+def _middle(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def row(name: str, seconds: float, articles: int, mb: float, base: float, rss: float) -> str:
     rate = f"{articles / seconds:,.0f}" if articles else "-"
     speed = f"{mb / seconds:.2f}" if mb else "-"
@@ -113,7 +118,8 @@ def main() -> None:
     parser.add_argument("--names", type=int, default=50000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/kg-bench"))
     parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of each build up to 20,000 articles; the median is shown")
+                        help="rounds of the builds (--jobs 1, --jobs 2, rebuild) of each "
+                        "size; medians are shown")
     args = parser.parse_args()
     print("| what | seconds | articles/s | MB/s | x floor | peak RSS MB |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -126,46 +132,60 @@ def main() -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(row(f"floor, {size:,} articles", base["seconds"], base["articles"], mb,
                   base["seconds"], rss))
-        out = args.work / f"out-{size}"
-        repeat = args.repeat if size <= 20000 else 1
-        runs = {}
-        for jobs in (1, 2):
-            runs[jobs] = _median([_command("build", str(feed), "-o", str(out), "-q",
-                                           "--no-cache", "--jobs", str(jobs))
-                                  for _ in range(repeat)])
-            print(row(f"kg build, {size:,} articles, no cache, --jobs {jobs}",
-                      runs[jobs]["seconds"], size, mb, base["seconds"], runs[jobs]["rss_mb"]))
-        print(f"| --jobs 2 speed-up, {size:,} articles | "
-              f"{runs[1]['seconds'] / runs[2]['seconds']:.2f}x | - | - | - | - |")
-        # the reader's case: the same feed folder, built once, then a new page arrives
+        # the reader's case: the same feed folder, built once with a cache, then a new
+        # page arrives; this first build's outputs and cache are kept to start each
+        # rebuild from
         grown = args.work / f"feed-{size}-grown"
         if grown.exists():
             shutil.rmtree(grown)
         shutil.copytree(feed, grown)
         cache = args.work / f"cache-{size}.sqlite"
-        out = args.work / f"out-{size}-grown"
-        shutil.rmtree(out, ignore_errors=True)
+        grown_out = args.work / f"out-{size}-grown"
+        shutil.rmtree(grown_out, ignore_errors=True)
         for stale in args.work.glob(f"cache-{size}.sqlite*"):
             stale.unlink()
-        _command("build", str(grown), "-o", str(out), "-q", "--cache", str(cache))
+        _command("build", str(grown), "-o", str(grown_out), "-q", "--cache", str(cache))
         kept = args.work / f"kept-{size}"
         shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(out, kept / "out")
+        shutil.copytree(grown_out, kept / "out")
         shutil.copy(cache, kept / "cache.sqlite")
-        rebuilds = []
-        for _ in range(repeat):      # each time from the state the first build left
-            shutil.rmtree(out)
-            shutil.copytree(kept / "out", out)
+        write_feed(args.work / f"new-{size}", max(1, size // 100), seed=size + 1)
+        # The runs to compare alternate (--jobs 1, --jobs 2, rebuild; again), and each
+        # ratio is taken within one round: this machine's speed drifts by a third over
+        # minutes, which made ratios of runs taken minutes apart differ by as much.
+        out = args.work / f"out-{size}"
+        rounds: list[dict] = []
+        for _ in range(args.repeat):
+            taken = {jobs: _command("build", str(feed), "-o", str(out), "-q", "--no-cache",
+                                    "--jobs", str(jobs)) for jobs in (1, 2)}
+            shutil.rmtree(grown_out)
+            shutil.copytree(kept / "out", grown_out)
+            for stale in args.work.glob(f"cache-{size}.sqlite*"):
+                stale.unlink()
             shutil.copy(kept / "cache.sqlite", cache)
             shutil.rmtree(grown / "new", ignore_errors=True)
-            write_feed(grown / "new", max(1, size // 100), seed=size + 1)
-            rebuilds.append(_command("build", str(grown), "-o", str(out), "-q",
-                                     "--cache", str(cache)))
-        rebuilt = _median(rebuilds)
+            shutil.copytree(args.work / f"new-{size}", grown / "new")
+            taken["rebuild"] = _command("build", str(grown), "-o", str(grown_out), "-q",
+                                        "--cache", str(cache))
+            shutil.rmtree(grown / "new")
+            rounds.append(taken)
+        for jobs in (1, 2):
+            run = _median([r[jobs] for r in rounds])
+            print(row(f"kg build, {size:,} articles, no cache, --jobs {jobs}",
+                      run["seconds"], size, mb, base["seconds"], run["rss_mb"]))
+        speedups = [r[1]["seconds"] / r[2]["seconds"] for r in rounds]
+        print(f"| --jobs 2 speed-up, {size:,} articles | {_middle(speedups):.2f}x | - | - "
+              f"| - | - |")
+        rebuilt = _median([r["rebuild"] for r in rounds])
         print(row(f"rebuild after +1% articles ({size // 100:,}), cache", rebuilt["seconds"],
                   size + size // 100, mb, base["seconds"], rebuilt["rss_mb"]))
-        print(f"| rebuild / full build (--jobs 2), {size:,} articles | "
-              f"{rebuilt['seconds'] / runs[2]['seconds']:.2f} | - | - | - | - |")
+        ratios = [r["rebuild"]["seconds"] / r[2]["seconds"] for r in rounds]
+        print(f"| rebuild / full build (--jobs 2), {size:,} articles | {_middle(ratios):.2f} "
+              f"| - | - | - | - |")
+        if args.repeat > 1:
+            print(f"| (each ratio: the median of {args.repeat} rounds; per round: speed-up "
+                  f"{', '.join(f'{x:.2f}' for x in speedups)}; rebuild "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)}) | | | | | |")
     linked = _child(LINK, str(args.names))
     print(f"| linking {linked['names']:,} distinct names, --jobs {os.cpu_count() or 1} | "
           f"{linked['seconds']:.2f} | - | - | - "
