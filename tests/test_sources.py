@@ -3,9 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kg.errors import SourceError
 from kg.model import Article
+from kg.sources.dedup import article_id
 from kg.sources import merge_duplicates, read_articles, read_file, sample_path
 from kg.sources.formats import looks_like_feed_page, sniff_format
 from tests.conftest import ARTICLES
@@ -104,6 +107,21 @@ def test_a_complete_short_article_is_not_swallowed_by_a_longer_one():
     a = Article("", "", "Adam 很常用。", ("p1:3",))
     b = Article("", "", "Adam 很常用。AdamW 更常用。", ("p1:4",))
     assert len(merge_duplicates([a, b])) == 2
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ab", "ab c", "ab cd", "a  b", "x"]),
+                          st.booleans(), st.sampled_from(["", "", "u1"])), max_size=8))
+def test_merging_keeps_reading_order_and_every_source(rows):
+    articles = [Article("", "", text, (f"p:{i}",), url, "", cut)
+                for i, (text, cut, url) in enumerate(rows)]
+    merged = merge_duplicates(articles)
+    sources = [s for a in merged for s in a.sources]
+    assert sorted(sources) == sorted(a.sources[0] for a in articles)   # each copy once
+    firsts = [min(int(s.split(":")[1]) for s in a.sources) for a in merged]
+    assert firsts == sorted(firsts)                # in the order first read
+    for a in merged:
+        assert list(a.sources) == sorted(a.sources, key=lambda s: int(s.split(":")[1]))
+        assert a.id == article_id(a.text, a.url)
 
 
 def test_ids_are_stable_and_namespaced_by_content():

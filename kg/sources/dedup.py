@@ -42,14 +42,15 @@ def merge_duplicates(articles: Iterable[Article]) -> list[Article]:
     [('Adam 与 AdamW 的区别在于权重衰减。', ('p1.txt:4', 'p2.txt:5'))]
     """
     articles = list(articles)
-    order = {id(a): i for i, a in enumerate(articles)}
-    keyed = [(" ".join(a.text.split()), a) for a in articles]
-    keyed.sort(key=lambda pair: (-len(pair[0]), order[id(pair[1])]))
-    groups: list[list[Article]] = []
+    # longest first; equal lengths in reading order (the sort is stable, reversed too)
+    keyed = sorted([(" ".join(a.text.split()), i, a) for i, a in enumerate(articles)],
+                   key=lambda item: len(item[0]), reverse=True)
+    groups: list[list[tuple[int, Article]]] = []
     texts: list[str] = []
+    firsts: list[int] = []          # where each group's first copy was read
     by_opening: dict[str, list[int]] = defaultdict(list)
     by_url: dict[str, int] = {}
-    for text, article in keyed:
+    for text, i, article in keyed:
         home = by_url.get(article.url) if article.url else None
         if home is None:
             candidates = by_opening.get(text[:_BUCKET], ()) if len(text) >= _BUCKET else \
@@ -61,23 +62,28 @@ def merge_duplicates(articles: Iterable[Article]) -> list[Article]:
             home = len(groups)
             groups.append([])
             texts.append(text)
+            firsts.append(i)
             by_opening[text[:_BUCKET]].append(home)
-        groups[home].append(article)
+        elif i < firsts[home]:
+            firsts[home] = i
+        groups[home].append((i, article))
         if article.url:
             by_url.setdefault(article.url, home)
-    merged = [_merge(group, order, text) for group, text in zip(groups, texts)]
-    firsts = [min(order[id(a)] for a in group) for group in groups]
+    merged = [_merge(group, text) for group, text in zip(groups, texts)]
     return [article for _, article in sorted(zip(firsts, merged), key=lambda p: p[0])]
 
 
-def _merge(group: list[Article], order: dict[int, int], spaced: str) -> Article:
-    """One article of a group of copies; ``spaced`` is its text with spacing normalised."""
-    longest = group[0]
+def _merge(group: list[tuple[int, Article]], spaced: str) -> Article:
+    """One article of a group of copies (with where each was read, the longest first);
+    ``spaced`` is its text with spacing normalised."""
+    longest = group[0][1]
     if len(group) == 1:
-        return Article(_id(spaced, longest.url), longest.title, longest.text,
-                       tuple(dict.fromkeys(longest.sources)), longest.url, longest.date,
-                       longest.truncated)
-    by_reading = sorted(group, key=lambda a: order[id(a)])
+        sources = longest.sources
+        if len(sources) > 1 or type(sources) is not tuple:
+            sources = tuple(dict.fromkeys(sources))
+        return Article(_id(spaced, longest.url), longest.title, longest.text, sources,
+                       longest.url, longest.date, longest.truncated)
+    by_reading = [a for _, a in sorted(group, key=lambda item: item[0])]
     sources = tuple(dict.fromkeys(s for a in by_reading for s in a.sources))
     url = next((a.url for a in by_reading if a.url), "")
     date = next((a.date for a in by_reading if a.date), "")
