@@ -84,7 +84,14 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     LinkResult
     """
     mentions = list(mentions)
-    pairs = sorted(set((p.long, p.short, p.article_id) for p in pairs))
+    # each definition once, from its first article: a repeat of a pair right after it
+    # (the order is by names) finds the two already joined, or refused as before
+    first: dict[tuple[str, str], str] = {}
+    for p in pairs:
+        seen_in = first.get((p.long, p.short))
+        if seen_in is None or p.article_id < seen_in:
+            first[(p.long, p.short)] = p.article_id
+    pairs = sorted((long, short, article_id) for (long, short), article_id in first.items())
     drop = {compact(d) for d in dropped}
     index = index or vocabulary_index(tuple(lexicon))
     by_key = index.by_key

@@ -125,9 +125,11 @@ class FileMemo:
 
     @staticmethod
     def key(path: Path, name: str, fmt: str | None) -> str:
-        status = path.stat()
-        return (f"{_READER}|{path.resolve()}|{name}|{fmt}|{status.st_size}|"
-                f"{status.st_mtime_ns}|{status.st_ctime_ns}|{status.st_ino}")
+        # the device and inode name the file whatever links lead to it (resolving every
+        # path was a quarter of a second for 10,000 files)
+        status = os.stat(path)
+        return (f"{_READER}|{os.path.abspath(path)}|{name}|{fmt}|{status.st_size}|"
+                f"{status.st_mtime_ns}|{status.st_ctime_ns}|{status.st_ino}|{status.st_dev}")
 
     def read(self, path: Path, name: str, fmt: str | None,
              notes: Callable[[str], None]) -> list[Article]:
