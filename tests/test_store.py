@@ -26,6 +26,18 @@ def test_entries_are_keyed_by_text_and_extractor(tmp_path):
     assert ExtractionCache(tmp_path / "c.sqlite", "v2").get([a]) == {}   # new extractor
 
 
+def test_few_or_most_of_the_entries_are_found_alike(tmp_path):
+    # few wanted: looked up by key; most of the table: read in one scan
+    articles = [Article(str(i), "", f"LoRA 第{i}篇") for i in range(10)]
+    cache = ExtractionCache(tmp_path / "c.sqlite", "v1")
+    cache.put([(a, result(a.id)) for a in articles[:8]])
+    for wanted in (articles[:1], articles[6:], articles):
+        found = cache.get(wanted)
+        assert sorted(found) == sorted(a.id for a in wanted[:8] if int(a.id) < 8)
+        assert all(found[i].mentions[0].article_id == i for i in found)
+    cache.close()
+
+
 def test_a_corrupt_cache_is_set_aside_and_rebuilt(tmp_path, caplog):
     path = tmp_path / "c.sqlite"
     path.write_bytes(b"this is not a database" * 100)
