@@ -16,7 +16,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from kg.errors import OutputError
 from kg.export.files import atomic_path, atomic_write
-from kg.graph import GraphParts, article_node, concept_node
+from kg.graph import MAX_CONTEXTS, TEXT_LIMIT, GraphParts, article_node, concept_node
+from kg.model import Article
 
 if TYPE_CHECKING:       # networkx is imported where a graph is made
     import networkx as nx
@@ -88,8 +89,9 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
     old file instead of written again: a hidden index beside it (``.graph.graphml.index``)
     records where each part lies and a hash of what it was made from. The index is
     trusted only while the file's size and time are the ones it records. With ``jobs``
-    > 1, a forked process hashes and renders the later part of the file while this one
-    does the rest. Returns the number of articles whose node was copied.
+    > 1, a forked process renders the later half of the parts to be written anew while
+    this one renders the rest. Returns the number of articles whose node and edges were
+    copied.
     """
     path = Path(path)
     samples = [("node", parts.article_data(a)) for a in parts.articles[:1]]
@@ -105,6 +107,8 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
         if old is not None:
             stack.callback(old.close)
         plan = _Plan(parts, table, signed=reuse)
+        known_nodes = map(known.__contains__, plan.signatures[:len(parts.articles)])
+        copied = sum(known_nodes) if known else 0
         with atomic_path(path) as tmp:
             with open(tmp, "wb", buffering=1 << 20) as fh:
                 out = _Parts(fh, old, known)
@@ -112,7 +116,7 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
                 _write_split(plan, out, tmp, jobs)
                 out.write(_FOOTER.encode("utf-8"))
                 out.finish()
-            index, copied = out.index, out.copied_articles
+            index = out.index
     if reuse:
         status = path.stat()
         with contextlib.suppress(OutputError):
@@ -123,38 +127,28 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
 
 class _Plan:
     """The parts of the file in order, by number: each article's node, each concept's
-    node, each article's edges, the hierarchy edges. `signatures` hashes what parts are
-    made from (empty bytes unless ``signed``); parts are rendered one at a time, only
-    those the old file does not hold (no closure per part: a large rebuild has a quarter
-    of a million parts and renders a few thousand)."""
+    node, each article's edges, the hierarchy edges; each with a signature (a hash of
+    what it is made from; empty unless ``signed``). Parts are rendered one at a time,
+    only those the old file does not hold (no closure per part: a large rebuild has a
+    quarter of a million parts and renders a few thousand)."""
 
     def __init__(self, parts: GraphParts, table: _KeyTable, *, signed: bool) -> None:
-        self.parts, self.table, self.signed = parts, table, signed
+        self.parts, self.table = parts, table
         self.articles = parts.articles
         self.concepts = list(parts.concepts.items())
         n, c = len(self.articles), len(self.concepts)
         self.bounds = (n, n + c, 2 * n + c)
-
-    def signatures(self, lo: int, hi: int) -> list[bytes]:
-        """The signatures of parts ``lo`` to ``hi``. An article's node is signed by its
-        data, its edges by its text and linked spans (most of the hashing: a process
-        writing the later parts signs them itself)."""
-        if not self.signed:
-            return [b""] * (hi - lo)
-        nodes, concepts, edges = self.bounds
-        parts, articles, linked = self.parts, self.articles, self.parts.linked
-        out = [b"n" + _hash(list(parts.article_data(a).items()))
-               for a in articles[lo:min(hi, nodes)]]
-        out += [b"c" + _hash((key, list(data.items())))
-                for key, data in self.concepts[max(lo, nodes) - nodes:max(hi, nodes) - nodes]]
-        out += [b"e" + _hash((a.id, a.text, linked.get(a.id, [])))
-                for a in articles[max(lo, concepts) - concepts:max(hi, concepts) - concepts]]
-        if hi > edges:
-            out.append(b"h" + _hash(parts.hierarchy))
-        return out
+        if not signed:
+            self.signatures = [b""] * (2 * n + c + 1)
+            return
+        linked = parts.linked
+        own = [_signature(a, linked.get(a.id, [])) for a in self.articles]
+        self.signatures = [b"n" + s for s in own] + \
+            [b"c" + _hash((key, list(data.items()))) for key, data in self.concepts] + \
+            [b"e" + s for s in own] + [b"h" + _hash(parts.hierarchy)]
 
     def __len__(self) -> int:
-        return self.bounds[2] + 1
+        return len(self.signatures)
 
     def render(self, i: int) -> str:
         nodes, concepts, edges = self.bounds
@@ -183,69 +177,64 @@ class _Plan:
 
 
 def _write_split(plan: _Plan, out: _Parts, tmp: Path, jobs: int) -> None:
-    """Write every part of ``plan``. With ``jobs`` > 1 and enough work, a forked process
-    takes the later part of the file (from where about half the work of rendering every
-    part is done; less on a rebuild, where this process also copies what is unchanged):
-    it signs those parts and renders the ones the old file lacks into a side file, while
-    this process signs and writes the first part; the later part is then copied in from
-    the old file and the side file."""
-    costs = list(map(plan.cost, range(len(plan))))
+    """Write every part of ``plan``; with ``jobs`` > 1 and enough to render, a forked
+    process renders the later half (by cost) of the parts to be written anew into a side
+    file, while this process writes the first half; the later half is then copied in
+    from the old file and the side file."""
+    known = out.known
+    todo = [i for i, signature in enumerate(plan.signatures) if signature not in known]
+    costs = list(map(plan.cost, todo))
     total = sum(costs)
     if jobs < 2 or total < _SPLIT_FROM or "fork" not in mp.get_all_start_methods():
-        out.put_range(plan, 0, len(plan), plan.signatures(0, len(plan)))
+        out.put_range(plan, 0, len(plan))
         return
-    share = 0.4 if out.known else 0.5
     running, split = 0, len(plan)
-    for i, cost in enumerate(costs):
+    for i, cost in zip(todo, costs):
         running += cost
-        if running >= total * share:
+        if running >= total / 2:
             split = i + 1
             break
     side = tmp.with_name(tmp.name + ".part2")
     context = mp.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_write_side, args=(plan, split, out.known, side, send),
-                            daemon=True)
+    child = context.Process(target=_write_side, args=(
+        plan, [i for i in todo if i >= split], side, send), daemon=True)
     child.start()
     send.close()
     try:
-        out.put_range(plan, 0, split, plan.signatures(0, split))
+        out.put_range(plan, 0, split)
         try:
             answer = receive.recv()
-        except EOFError:            # it died: do its part here
+        except EOFError:            # it died: render its half here
             answer = None
         child.join()
         if isinstance(answer, str):
             raise OutputError(f"{tmp.name}: {answer}")
         if answer is None:
-            out.put_range(plan, split, len(plan), plan.signatures(split, len(plan)))
+            out.put_range(plan, split, len(plan))
             return
-        signatures, rendered = marshal.loads(answer)
         with open(side, "rb") as fh:
-            out.put_range(plan, split, len(plan), signatures, fh, rendered)
+            out.put_range(plan, split, len(plan), fh, marshal.loads(answer))
             out.finish()
     finally:
         side.unlink(missing_ok=True)
 
 
-_SPLIT_FROM = 20000     # a guess of the cost worth a second process (about 500 articles)
+_SPLIT_FROM = 20000     # a guess of the cost worth a second process (about 2,000 articles)
 
 
-def _write_side(plan: _Plan, split: int, known: dict, side: Path, send) -> None:
-    """Sign the parts of ``plan`` from ``split`` on; render those ``known`` lacks one
-    after another into ``side``; send the signatures and where each rendered part lies
-    there (part number -> (start, size)), or what went wrong."""
+def _write_side(plan: _Plan, todo: list[int], side: Path, send) -> None:
+    """Render the parts ``todo`` of ``plan`` one after another into ``side``; send where
+    each lies there (part number -> (start, size)), or what went wrong."""
     try:
-        signatures = plan.signatures(split, len(plan))
         spots: dict[int, tuple[int, int]] = {}
         position = 0
         with open(side, "wb", buffering=1 << 20) as fh:
-            for i, signature in enumerate(signatures, split):
-                if signature not in known:
-                    size = fh.write(plan.render(i).encode("utf-8"))
-                    spots[i] = (position, size)
-                    position += size
-        send.send(marshal.dumps((signatures, spots)))
+            for i in todo:
+                size = fh.write(plan.render(i).encode("utf-8"))
+                spots[i] = (position, size)
+                position += size
+        send.send(marshal.dumps(spots))
     except Exception as err:  # noqa: BLE001 - reported to the parent as its message
         send.send(f"{type(err).__name__}: {err}")
 
@@ -261,24 +250,21 @@ class _Parts:
         self.fh, self.old, self.known = fh, old, known
         self.position = 0
         self.index: dict[bytes, tuple[int, int]] = {}
-        self.copied_articles = 0           # article nodes copied from the old file
         self._run: list | None = None     # [file, start, end): pending, to copy
 
     def write(self, data: bytes) -> None:
         self.finish()
         self.position += self.fh.write(data)
 
-    def put_range(self, plan: _Plan, lo: int, hi: int, signatures: list[bytes], side=None,
+    def put_range(self, plan: _Plan, lo: int, hi: int, side=None,
                   rendered: dict[int, tuple[int, int]] | None = None) -> None:
-        """Write parts ``lo`` to ``hi`` of ``plan`` (of these ``signatures``): copied
-        from the old file when it holds them, else from ``side`` when ``rendered`` says
-        where it does, else rendered now."""
-        known, index = self.known, self.index
+        """Write parts ``lo`` to ``hi`` of ``plan``: copied from the old file when it
+        holds them, else from ``side`` when ``rendered`` says where it does, else
+        rendered now."""
+        known, index, signatures = self.known, self.index, plan.signatures
         rendered = rendered or {}
-        if known:
-            nodes = plan.bounds[0]
-            self.copied_articles += sum(map(known.__contains__, signatures[:max(0, nodes - lo)]))
-        for i, signature in enumerate(signatures, lo):
+        for i in range(lo, hi):
+            signature = signatures[i]
             spot = known.get(signature)
             source = self.old
             if spot is None:
@@ -347,6 +333,13 @@ def _hash(value) -> bytes:
 # what a reused part holds is made by this code and kg/graph.py
 _GRAPHML_VERSION = hashlib.sha256(Path(__file__).read_bytes() + (
     Path(__file__).resolve().parents[1] / "graph.py").read_bytes()).hexdigest()[:16]
+
+
+def _signature(article: Article, spans: list) -> bytes:
+    """What an article's GraphML parts are made from, hashed."""
+    return _hash((article.id, article.title, article.text, article.sources, article.url,
+                  article.date, article.truncated, MAX_CONTEXTS, TEXT_LIMIT,
+                  spans))
 
 
 def _read_index(path: Path, index_path: Path, stamp):
