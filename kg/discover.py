@@ -1,6 +1,7 @@
 """Rules that find terms the vocabulary lacks: term shapes, definitions, cue words, noise."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -85,9 +86,25 @@ def word_zipf(word: str) -> float:
     >>> word_zipf("the") > 7 > word_zipf("medusa")
     True
     """
+    if _LOWER_WORD.fullmatch(word):     # one token as it is: looked up directly, as
+        frequency = _small_list().get(word)      # wordfreq would (45 us a call there)
+        if frequency is None:
+            return 0.0
+        frequency = round(frequency, math.floor(-math.log10(frequency)) + 3)
+        return round(math.log10(frequency) + 9, 2)
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en", wordlist="small")
+
+
+_LOWER_WORD = re.compile(r"[a-z]+")
+
+
+@lru_cache(maxsize=1)
+def _small_list() -> dict[str, float]:
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict("en", "small")
 
 
 def is_noise(term: str, *, han_context: bool = False) -> bool:

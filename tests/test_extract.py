@@ -141,3 +141,14 @@ def test_reading_and_extracting_leave_no_cycles(nlp):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("word", ["the", "attention", "medusa", "aes", "lora", "zzzq",
+                                  "Spark", "o'clock", "gpt4", "naïve", "a"])
+def test_word_frequency_is_wordfreqs(word):
+    # plain lowercase words are looked up directly, the rest through wordfreq: the same
+    from wordfreq import zipf_frequency
+
+    from kg.discover import word_zipf
+
+    assert word_zipf.__wrapped__(word) == zipf_frequency(word, "en", wordlist="small")
