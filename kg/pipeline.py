@@ -141,7 +141,7 @@ _BATCH = 500
 def _start_worker(warm: bool = False) -> None:
     """A worker's initializer; it must not raise (the pool would start it again)."""
     global _NLP, _MADE
-    gc.enable()       # the kg command's process runs without the collector; spaCy needs it
+    gc.enable()     # the kg command runs without the collector; workers keep it, a safety net
     if _NLP is None:
         try:
             _NLP = pickle.loads(_NLP_BLOB)
