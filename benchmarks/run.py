@@ -7,9 +7,10 @@ over each; the median of three); the installed `kg build` command end to end, as
 GraphML and HTML included) with no cache, with `--jobs 1` and `--jobs 2`; a rebuild after
 adding 1% new articles, with the cache of the first build; and linking 50,000 distinct
 names. Each row gives articles/s, MB/s, its time as a multiple of the floor's, and the
-peak RSS of the largest process that ran it. The builds run in ``--repeat`` rounds
-(``--jobs 1``, ``--jobs 2``, the rebuild, in turn) and show medians; the speed-up and the
-rebuild's share are taken within each round, then their median shown. Absolute speeds
+peak RSS of the largest process that ran it. The runs go in ``--repeat`` rounds (the
+floor, ``--jobs 1``, ``--jobs 2``, the rebuild, in turn) and show medians; every ratio
+(to the floor, the speed-up, the rebuild's share) is taken within each round, then its
+median shown. Absolute speeds
 drift on a shared machine; the ratios are what to compare.
 """
 from __future__ import annotations
@@ -106,10 +107,11 @@ def _middle(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def row(name: str, seconds: float, articles: int, mb: float, base: float, rss: float) -> str:
+def row(name: str, seconds: float, articles: int, mb: float, times_floor: float,
+        rss: float) -> str:
     rate = f"{articles / seconds:,.0f}" if articles else "-"
     speed = f"{mb / seconds:.2f}" if mb else "-"
-    return f"| {name} | {seconds:.2f} | {rate} | {speed} | {seconds / base:.1f} | {rss:,.0f} |"
+    return f"| {name} | {seconds:.2f} | {rate} | {speed} | {times_floor:.1f} | {rss:,.0f} |"
 
 
 def main() -> None:
@@ -128,10 +130,7 @@ def main() -> None:
         if not feed.exists():
             write_feed(feed, size)
         mb = sum(p.stat().st_size for p in feed.glob("*.txt")) / 2**20
-        base = _median([floor(feed) for _ in range(3)])     # warm page cache, median
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(row(f"floor, {size:,} articles", base["seconds"], base["articles"], mb,
-                  base["seconds"], rss))
+        floor(feed)                                          # warm the page cache
         # the reader's case: the same feed folder, built once with a cache, then a new
         # page arrives; this first build's outputs and cache are kept to start each
         # rebuild from
@@ -150,14 +149,17 @@ def main() -> None:
         shutil.copytree(grown_out, kept / "out")
         shutil.copy(cache, kept / "cache.sqlite")
         write_feed(args.work / f"new-{size}", max(1, size // 100), seed=size + 1)
-        # The runs to compare alternate (--jobs 1, --jobs 2, rebuild; again), and each
-        # ratio is taken within one round: this machine's speed drifts by a third over
-        # minutes, which made ratios of runs taken minutes apart differ by as much.
+        # The runs to compare alternate (floor, --jobs 1, --jobs 2, rebuild; again), and
+        # each ratio is taken within one round: this machine's speed drifts by a third
+        # over minutes, which made ratios of runs taken minutes apart differ by as much.
         out = args.work / f"out-{size}"
         rounds: list[dict] = []
         for _ in range(args.repeat):
-            taken = {jobs: _command("build", str(feed), "-o", str(out), "-q", "--no-cache",
-                                    "--jobs", str(jobs)) for jobs in (1, 2)}
+            base = _median([floor(feed) for _ in range(3)])
+            taken = {"floor": base}
+            taken.update((jobs, _command("build", str(feed), "-o", str(out), "-q",
+                                         "--no-cache", "--jobs", str(jobs)))
+                         for jobs in (1, 2))
             shutil.rmtree(grown_out)
             shutil.copytree(kept / "out", grown_out)
             for stale in args.work.glob(f"cache-{size}.sqlite*"):
@@ -169,21 +171,31 @@ def main() -> None:
                                         "--cache", str(cache))
             shutil.rmtree(grown / "new")
             rounds.append(taken)
+
+        def times_floor(what) -> float:
+            return _middle([r[what]["seconds"] / r["floor"]["seconds"] for r in rounds])
+
+        base = _median([r["floor"] for r in rounds])
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(row(f"floor, {size:,} articles", base["seconds"], base["articles"], mb, 1.0,
+                  rss))
         for jobs in (1, 2):
             run = _median([r[jobs] for r in rounds])
             print(row(f"kg build, {size:,} articles, no cache, --jobs {jobs}",
-                      run["seconds"], size, mb, base["seconds"], run["rss_mb"]))
+                      run["seconds"], size, mb, times_floor(jobs), run["rss_mb"]))
         speedups = [r[1]["seconds"] / r[2]["seconds"] for r in rounds]
         print(f"| --jobs 2 speed-up, {size:,} articles | {_middle(speedups):.2f}x | - | - "
               f"| - | - |")
         rebuilt = _median([r["rebuild"] for r in rounds])
         print(row(f"rebuild after +1% articles ({size // 100:,}), cache", rebuilt["seconds"],
-                  size + size // 100, mb, base["seconds"], rebuilt["rss_mb"]))
+                  size + size // 100, mb, times_floor("rebuild"), rebuilt["rss_mb"]))
         ratios = [r["rebuild"]["seconds"] / r[2]["seconds"] for r in rounds]
         print(f"| rebuild / full build (--jobs 2), {size:,} articles | {_middle(ratios):.2f} "
               f"| - | - | - | - |")
         if args.repeat > 1:
-            print(f"| (each ratio: the median of {args.repeat} rounds; per round: speed-up "
+            multiples = [r[2]["seconds"] / r["floor"]["seconds"] for r in rounds]
+            print(f"| (each ratio: the median of {args.repeat} rounds; per round: x floor "
+                  f"of --jobs 2 {', '.join(f'{x:.1f}' for x in multiples)}; speed-up "
                   f"{', '.join(f'{x:.2f}' for x in speedups)}; rebuild "
                   f"{', '.join(f'{x:.2f}' for x in ratios)}) | | | | | |")
     linked = _child(LINK, str(args.names))
