@@ -160,3 +160,25 @@ def test_fuzzy_scoring_in_a_second_process_links_the_same(lexicon, monkeypatch):
     assert forked.key_of == here.key_of and forked.merges == here.merges
     assert forked.concepts == here.concepts and forked.variants == here.variants
     assert here.key_of["SelfAtention"] == here.key_of["Self-Attention"]    # fuzzy did work
+
+
+@given(st.text(alphabet="Qwen1.57BChatKimVLA3-_ ·ＡⅫß\t", max_size=14),
+       st.sampled_from(["Qwen1.5", "Kimi-VL", "Upsampling", "A", "ß", "qwen"]))
+def test_separators_are_restored_as_the_prefix_rule_says(name, base):
+    # plain ASCII names take a short cut to the head; the rule is compact() of each prefix
+    from kg.link import naming
+    from kg.names import compact
+
+    def by_the_rule(name: str, base: str) -> str:
+        if any(c in name for c in " -_"):
+            return name
+        heads = [i for i in range(len(name) + 1) if compact(name[:i]) == compact(base)]
+        head = heads[-1] if heads else 0
+        if not head or head == len(name):
+            return name
+        pieces = naming._PIECE.findall(name[head:])
+        if "".join(pieces) != name[head:] or not naming._SIZE.fullmatch(pieces[0]):
+            return name
+        return "-".join([base, *pieces])
+
+    assert naming.restore_separators(name, base) == by_the_rule(name, base)

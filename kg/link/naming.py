@@ -30,10 +30,14 @@ def restore_separators(name: str, base: str) -> str:
     """
     if any(c in name for c in " -_"):
         return name
-    head = 0
-    for i in range(len(name) + 1):
-        if compact(name[:i]) == compact(base):
-            head = i
+    target = compact(base)
+    if name.isascii() and name.isprintable():    # compact() of its prefixes is lower()
+        head = len(target) if name.lower().startswith(target) else 0
+    else:
+        head = 0
+        for i in range(len(name) + 1):
+            if compact(name[:i]) == target:
+                head = i
     if not head or head == len(name):
         return name
     pieces = _PIECE.findall(name[head:])
