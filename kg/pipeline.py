@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from kg.graph import GraphParts, graph_parts
 from kg.link import LinkResult, link_concepts, warm_names
 from kg.link.candidates import VocabIndex, vocabulary_index
-from kg.model import AliasPair, Article, Extraction, LexiconEntry, Mention
-from kg.store import ExtractionCache, extractor_fingerprint
+from kg.model import Article, Extraction, LexiconEntry, Mention
+from kg.store import ExtractionCache, extraction_of, extractor_fingerprint
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -166,13 +166,6 @@ def _extract_batch(batch: list[Article]) -> list[tuple]:
              [(p.long, p.short) for p in e.pairs]) for e in extract(batch, _NLP)]
 
 
-def _from_tuples(record: tuple) -> Extraction:
-    article_id, mentions, pairs = record
-    new = tuple.__new__      # Mention(...) without its Python-level __new__ (made by us)
-    return Extraction(article_id, tuple([new(Mention, (article_id, *m)) for m in mentions]),
-                      tuple(AliasPair(article_id, long, short) for long, short in pairs))
-
-
 class _Pool:
     """Extraction worker processes, forked with this module's globals set (the pipeline's
     pickle or the vocabulary to make it from); `extract` gives the results of any
@@ -234,7 +227,7 @@ class _Pool:
                     continue
                 _, mentions, pairs = self.records[number][position]
                 chunk.append(article)
-                done.append(_from_tuples((article.id, mentions, pairs)))
+                done.append(extraction_of(article.id, mentions, pairs))
             yield chunk, done
 
     def close(self) -> None:
@@ -367,7 +360,7 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         with mp.get_context("fork").Pool(min(jobs, len(batches)),
                                          initializer=_start_worker) as pool:
             done = pool.imap(_extract_batch, batches)
-            yield ((batch, [_from_tuples(r) for r in records])
+            yield ((batch, [extraction_of(*r) for r in records])
                    for batch, records in zip(batches, done))
     finally:
         _NLP, _NLP_BLOB, _LEXICON = None, None, ()

@@ -80,8 +80,10 @@ def test_graphml_whose_second_process_dies_is_written_here(sample_result, tmp_pa
                                                            monkeypatch):
     import kg.export.graphml as graphml_module
 
+    here, render = os.getpid(), graphml_module._render_side
     monkeypatch.setattr(graphml_module, "_SPLIT_FROM", 0)
-    monkeypatch.setattr(graphml_module, "_write_side", lambda *args: os._exit(3))
+    monkeypatch.setattr(graphml_module, "_render_side",       # the forked process dies
+                        lambda *args: render(*args) if os.getpid() == here else os._exit(3))
     parts = sample_result.parts
     write_graphml_parts(parts, tmp_path / "one.graphml", reuse=False)
     write_graphml_parts(parts, tmp_path / "two.graphml", jobs=2)

@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import json
 import marshal
-import multiprocessing as mp
 import os
 import re
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from kg.errors import OutputError
 from kg.export.files import atomic_path, atomic_write
+from kg.forking import Forked, can_fork
 from kg.graph import MAX_CONTEXTS, TEXT_LIMIT, GraphParts, article_node, concept_node
 from kg.model import Article
 
@@ -180,12 +180,13 @@ def _write_split(plan: _Plan, out: _Parts, tmp: Path, jobs: int) -> None:
     """Write every part of ``plan``; with ``jobs`` > 1 and enough to render, a forked
     process renders the later half (by cost) of the parts to be written anew into a side
     file, while this process writes the first half; the later half is then copied in
-    from the old file and the side file."""
+    from the old file and the side file. Should that process fail, its half is rendered
+    here (`Forked`)."""
     known = out.known
     todo = [i for i, signature in enumerate(plan.signatures) if signature not in known]
     costs = list(map(plan.cost, todo))
     total = sum(costs)
-    if jobs < 2 or total < _SPLIT_FROM or "fork" not in mp.get_all_start_methods():
+    if jobs < 2 or total < _SPLIT_FROM or not can_fork():
         out.put_range(plan, 0, len(plan))
         return
     running, split = 0, len(plan)
@@ -195,48 +196,32 @@ def _write_split(plan: _Plan, out: _Parts, tmp: Path, jobs: int) -> None:
             split = i + 1
             break
     side = tmp.with_name(tmp.name + ".part2")
-    context = mp.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_write_side, args=(
-        plan, [i for i in todo if i >= split], side, send), daemon=True)
-    child.start()
-    send.close()
+    later = Forked(_render_side, plan, [i for i in todo if i >= split], side)
     try:
         out.put_range(plan, 0, split)
-        try:
-            answer = receive.recv()
-        except EOFError:            # it died: render its half here
-            answer = None
-        child.join()
-        if isinstance(answer, str):
-            raise OutputError(f"{tmp.name}: {answer}")
-        if answer is None:
-            out.put_range(plan, split, len(plan))
-            return
+        rendered = later.result()
         with open(side, "rb") as fh:
-            out.put_range(plan, split, len(plan), fh, marshal.loads(answer))
+            out.put_range(plan, split, len(plan), fh, rendered)
             out.finish()
     finally:
+        later.close()           # no-op once its result is taken
         side.unlink(missing_ok=True)
 
 
 _SPLIT_FROM = 20000     # a guess of the cost worth a second process (about 2,000 articles)
 
 
-def _write_side(plan: _Plan, todo: list[int], side: Path, send) -> None:
-    """Render the parts ``todo`` of ``plan`` one after another into ``side``; send where
-    each lies there (part number -> (start, size)), or what went wrong."""
-    try:
-        spots: dict[int, tuple[int, int]] = {}
-        position = 0
-        with open(side, "wb", buffering=1 << 20) as fh:
-            for i in todo:
-                size = fh.write(plan.render(i).encode("utf-8"))
-                spots[i] = (position, size)
-                position += size
-        send.send(marshal.dumps(spots))
-    except Exception as err:  # noqa: BLE001 - reported to the parent as its message
-        send.send(f"{type(err).__name__}: {err}")
+def _render_side(plan: _Plan, todo: list[int], side: Path) -> dict[int, tuple[int, int]]:
+    """Render the parts ``todo`` of ``plan`` one after another into ``side``; where each
+    lies there (part number -> (start, size))."""
+    spots: dict[int, tuple[int, int]] = {}
+    position = 0
+    with open(side, "wb", buffering=1 << 20) as fh:
+        for i in todo:
+            size = fh.write(plan.render(i).encode("utf-8"))
+            spots[i] = (position, size)
+            position += size
+    return spots
 
 
 class _Parts:
