@@ -72,21 +72,26 @@ def _contexts(text: str, spans: list[Span]) -> dict[str, list[str]]:
     """Up to MAX_CONTEXTS distinct sentences (`sentence_around`) per concept key, in
     mention order; a sentence several mentions share is cut out once."""
     bounds = sentence_bounds(text)
+    size, last = len(text), len(bounds)
+    right, left_of = bisect.bisect_right, bisect.bisect_left
     contexts: dict[str, list[str]] = {}
-    whole: dict[tuple[int, int], str] = {}      # (left, stop) of a short sentence -> it
+    whole: list[str | None] = [None] * (last + 1)     # sentence i, when short, cut out
     for start, end, key, _ in spans:
         found = contexts.get(key)
         if found is None:
             found = contexts[key] = []
         elif len(found) >= MAX_CONTEXTS:
             continue
-        left, stop = _enclosing(bounds, start, end, len(text))
-        if stop - left > _CONTEXT_LIMIT:         # a window around this very mention
-            sentence = _cut(text, left, stop, start, end, _CONTEXT_LIMIT)
-        else:
-            sentence = whole.get((left, stop))
-            if sentence is None:
-                sentence = whole[(left, stop)] = text[left:stop].strip()
+        i, j = right(bounds, start), left_of(bounds, end + 1)    # `_enclosing`, inlined
+        sentence = whole[i] if i == j else None     # i < j: the mention spans an end
+        if sentence is None:
+            left, stop = (bounds[i - 1] if i else 0), (bounds[j] if j < last else size)
+            if stop - left > _CONTEXT_LIMIT:         # a window around this very mention
+                sentence = _cut(text, left, stop, start, end, _CONTEXT_LIMIT)
+            else:
+                sentence = text[left:stop].strip()
+                if i == j:
+                    whole[i] = sentence
         if sentence not in found:
             found.append(sentence)
     return contexts
@@ -157,15 +162,22 @@ class GraphParts:
                   ) -> list[tuple[str, dict]]:
         """``(concept key, edge attributes)`` of one article, sorted by key; with ``keys``,
         only the edges to those concepts."""
+        return [(key, {"kind": "mentions", "count": n, "weight": n, "contexts": contexts})
+                for key, n, contexts in self.edge_rows(article, keys)]
+
+    def edge_rows(self, article: Article, keys: set[str] | None = None
+                  ) -> list[tuple[str, int, list[str]]]:
+        """`edges_of` as plain rows ``(concept key, mentions, context sentences)``: what
+        the writers of large files need, without a dict per edge."""
         spans = self.linked.get(article.id)
         if not spans:
             return []
         if keys is not None:
             spans = [span for span in spans if span[2] in keys]
         contexts = _contexts(article.text, spans)
-        return [(key, {"kind": "mentions", "count": n, "weight": n, "contexts": contexts[key]})
-                for key, n in sorted(self.counts[article.id].items()) if key in contexts
-                and key in self.concepts]
+        concepts = self.concepts
+        return [(key, n, contexts[key]) for key, n in sorted(self.counts[article.id].items())
+                if key in contexts and key in concepts]
 
     @staticmethod
     def hierarchy_data(parent: str, kind: str) -> dict:
@@ -176,18 +188,21 @@ class GraphParts:
         import networkx as nx
 
         G = nx.Graph()
-        articles = [a for a in self.articles
-                    if keep is None or article_node(a.id) in keep]
+        if keep is None:
+            articles, concepts, keys = self.articles, self.concepts, None
+        else:       # by the names' ids, not a name made for every node
+            ids = {n[len(ARTICLE) + 1:] for n in keep if n.startswith(f"{ARTICLE}:")}
+            keys = {n[len(CONCEPT) + 1:] for n in keep if n.startswith(f"{CONCEPT}:")}
+            articles = [a for a in self.articles if a.id in ids]
+            concepts = {k: d for k, d in self.concepts.items() if k in keys}
         G.add_nodes_from((article_node(a.id), self.article_data(a)) for a in articles)
-        G.add_nodes_from((concept_node(k), dict(d)) for k, d in self.concepts.items()
-                         if keep is None or concept_node(k) in keep)
-        keys = None if keep is None else {k for k in self.concepts if concept_node(k) in keep}
+        G.add_nodes_from((concept_node(k), dict(d)) for k, d in concepts.items())
         G.add_edges_from((article_node(a.id), concept_node(key), data)
                          for a in articles for key, data in self.edges_of(a, keys))
         G.add_edges_from((concept_node(child), concept_node(parent),
                           self.hierarchy_data(parent, kind))
                          for child, parent, kind in self.hierarchy
-                         if keep is None or {concept_node(child), concept_node(parent)} <= keep)
+                         if keys is None or (child in keys and parent in keys))
         return G
 
     @property
@@ -197,8 +212,8 @@ class GraphParts:
     def top_view(self, max_nodes: int, per_concept: int = 3) -> set[str]:
         """The nodes of the viewer's part of a large graph: the concepts with most
         articles (ties by name) and the ``per_concept`` articles mentioning each most."""
-        ranked = sorted(self.concepts, key=lambda k: (-self.concepts[k]["articles"],
-                                                       concept_node(k)))
+        concepts = self.concepts        # keys sort as their node names do
+        ranked = sorted(concepts, key=lambda k: (-concepts[k]["articles"], k))
         top = ranked[:max(1, max_nodes // (per_concept + 1))]
         chosen = set(top)
         by_concept: dict[str, list[tuple[int, str]]] = defaultdict(list)

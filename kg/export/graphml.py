@@ -16,7 +16,8 @@ from xml.sax.saxutils import escape, quoteattr
 from kg.errors import OutputError
 from kg.export.files import atomic_path, atomic_write
 from kg.forking import Forked, can_fork
-from kg.graph import MAX_CONTEXTS, TEXT_LIMIT, GraphParts, article_node, concept_node
+from kg.graph import (ARTICLE, MAX_CONTEXTS, TEXT_LIMIT, GraphParts, article_node,
+                      concept_node)
 from kg.model import Article
 
 if TYPE_CHECKING:       # networkx is imported where a graph is made
@@ -154,14 +155,13 @@ class _Plan:
         nodes, concepts, edges = self.bounds
         parts, table = self.parts, self.table
         if i < nodes:
-            article = self.articles[i]
-            return table.node(article_node(article.id), parts.article_data(article))
+            return table.article(self.articles[i], parts)
         if i < concepts:
             key, data = self.concepts[i - nodes]
             return table.node(concept_node(key), data)
         if i < edges:
             article = self.articles[i - concepts]
-            return table.mention_edges(article_node(article.id), parts.edges_of(article))
+            return table.mention_edges(article_node(article.id), parts.edge_rows(article))
         return _hierarchy_edges(parts, table)
 
     def cost(self, i: int) -> int:
@@ -358,9 +358,13 @@ class _KeyTable:
         self.keys = {sn: f"d{i}" for i, sn in enumerate(sorted(kinds))}
         self._spec: dict[str, dict[str, tuple[str, str]]] = {}
         self._ids: dict = {}
+        self._concept_ids: dict[str, str] = {}      # concept key -> its quoted node id
         self._template = self._template_for(_MENTION_FIELDS, ["string", "long", "long", "string"])
         self._hierarchy_template = self._template_for(_HIERARCHY_FIELDS,
                                                       ["string", "string", "long"])
+        self._article_template = self._template_for(
+            _ARTICLE_FIELDS, ["string"] * 8 + ["boolean"], scope="node",
+            opening="    <node id={}>\n", closing="    </node>\n")
 
     def header(self, directed: bool) -> str:
         lines = [_HEADER]
@@ -377,25 +381,59 @@ class _KeyTable:
         return (f"    <edge source={self._id(u)} target={self._id(v)}>\n"
                 f"{self._data(data, 'edge')}    </edge>\n")
 
-    def mention_edges(self, u, edges: list[tuple[str, dict]]) -> str:
-        """`edge` of each ``(concept key, data)`` an article has, for the data
-        `GraphParts.edges_of` gives, much faster: the few hundred thousand edges of a
-        large graph are most of the file."""
+    def article(self, article: Article, parts: GraphParts) -> str:
+        """`node` of an article with the data `GraphParts.article_data` gives, faster (by
+        a template): a large graph has a hundred thousand of them."""
+        template = self._article_template
+        a = article
+        if template is None or type(a.url) is not str or type(a.date) is not str or \
+                not all(type(source) is str for source in a.sources):
+            return self.node(article_node(a.id), parts.article_data(a))
+        title, text, url, date = a.title, a.text[:TEXT_LIMIT], a.url, a.date
+        source = a.sources[0] if a.sources else ""
+        sources = _json_strings(a.sources)
+        if _NEEDS_CARE.search(title):
+            title = escape(_xml(title))
+        if _NEEDS_CARE.search(text):
+            text = escape(_xml(text))
+        if _NEEDS_CARE.search(source):
+            source = escape(_xml(source))
+        if _NEEDS_CARE.search(sources):
+            sources = escape(_xml(sources))
+        if _NEEDS_CARE.search(url) or _NEEDS_CARE.search(date):
+            url, date = escape(_xml(url)), escape(_xml(date))
+        return template.format(self._id(article_node(a.id)), ARTICLE, title, title, text,
+                               source, sources, url, date,
+                               "true" if a.truncated else "false")
+
+    def mention_edges(self, u, rows: list[tuple[str, int, list[str]]]) -> str:
+        """`edge` of each row `GraphParts.edge_rows` gives for one article, much faster:
+        the few hundred thousand edges of a large graph are most of the file. A
+        sentence that several edges of the article quote is encoded once."""
         template = self._template
         if template is None:
-            return "".join(self.edge(u, concept_node(k), d) for k, d in edges)
+            return "".join(self.edge(u, concept_node(k), {
+                "kind": "mentions", "count": n, "weight": n, "contexts": contexts})
+                for k, n, contexts in rows)
         source = self._id(u)
+        ids = self._concept_ids
+        encoded: dict[str, str] = {}
         out = []
-        for key, data in edges:
-            if tuple(data) != _MENTION_FIELDS or data["kind"] != "mentions" or \
-                    type(data["count"]) is not int or type(data["weight"]) is not int:
-                out.append(self.edge(u, concept_node(key), data))
-                continue
-            contexts = _json_strings(data["contexts"])      # sentences: strings only
-            if _NEEDS_CARE.search(contexts):
-                contexts = escape(_xml(contexts))
-            out.append(template.format(source, self._id(concept_node(key)), "mentions",
-                                       data["count"], data["weight"], contexts))
+        for key, n, contexts in rows:
+            texts = []
+            for sentence in contexts:
+                text = encoded.get(sentence)
+                if text is None:
+                    text = _STRING(sentence)
+                    if _NEEDS_CARE.search(text):
+                        text = escape(_xml(text))
+                    encoded[sentence] = text
+                texts.append(text)
+            target = ids.get(key)
+            if target is None:
+                target = ids[key] = self._id(concept_node(key))
+            out.append(template.format(source, target, "mentions", n, n,
+                                       f"[{', '.join(texts)}]"))
         return "".join(out)
 
     def hierarchy_edges(self, edges: Iterable[tuple[str, str, dict]]) -> str:
@@ -415,14 +453,16 @@ class _KeyTable:
             out.append(template.format(self._id(u), self._id(v), kind, parent, data["weight"]))
         return "".join(out)
 
-    def _template_for(self, fields: tuple[str, ...], kinds: list[str]) -> str | None:
-        """The text of an edge with these attributes (of these GraphML types), its ids and
-        values as ``{}``; None when the key table types them otherwise."""
-        if [self.kinds.get(("edge", name)) for name in fields] != kinds:
+    def _template_for(self, fields: tuple[str, ...], kinds: list[str], *,
+                      scope: str = "edge", opening: str = "    <edge source={} target={}>\n",
+                      closing: str = "    </edge>\n") -> str | None:
+        """The text of an edge (or node) with these attributes (of these GraphML types),
+        its ids and values as ``{}``; None when the key table types them otherwise, or
+        has others for its kind of element."""
+        if [self.kinds.get((scope, name)) for name in fields] != kinds:
             return None
-        heads = [f'      <data key="{self.keys[("edge", name)]}">' for name in fields]
-        return ("    <edge source={} target={}>\n" +
-                "".join(f"{head}{{}}</data>\n" for head in heads) + "    </edge>\n")
+        heads = [f'      <data key="{self.keys[(scope, name)]}">' for name in fields]
+        return opening + "".join(f"{head}{{}}</data>\n" for head in heads) + closing
 
     def _id(self, node) -> str:
         """A node id as an attribute value (ids recur on every edge: kept once made)."""
@@ -463,6 +503,8 @@ _GRAPHML_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
 _PLAIN = frozenset((str, int, float, bool))
 _MENTION_FIELDS = ("kind", "count", "weight", "contexts")     # as GraphParts.edges_of orders them
 _HIERARCHY_FIELDS = ("kind", "parent", "weight")             # as GraphParts.hierarchy_data does
+_ARTICLE_FIELDS = ("kind", "label", "title", "text", "source", "sources", "url", "date",
+                   "truncated")                                # as GraphParts.article_data does
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NEEDS_CARE = re.compile("[&<>\u0000-\u0008\u000b\u000c\u000e-\u001f\ud800-\udfff\ufffe\uffff]")
 

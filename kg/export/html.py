@@ -1,6 +1,7 @@
 """The viewer: one self-contained HTML page (pyvis with our template, nothing fetched)."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -32,15 +33,11 @@ def render_html(G: nx.Graph | GraphParts, *, title: str = "kg: ML concepts",
     their articles, and says so. ``G`` may be the `GraphParts` of a build, which saves
     making the whole networkx graph when only a part is shown.
     """
-    from jinja2 import ChoiceLoader, Environment, FileSystemLoader
     from pyvis.network import Network
 
     view, note = _view(G, max_nodes)
     net = Network(height=height, width="100%", cdn_resources="in_line", heading="")
-    pyvis_templates = Path(Network.__init__.__code__.co_filename).parent / "templates"
-    net.templateEnv = Environment(loader=ChoiceLoader([FileSystemLoader(str(TEMPLATES)),
-                                                       FileSystemLoader(str(pyvis_templates))]),
-                                  autoescape=True)
+    net.templateEnv = _environment()
     net.path = "graph.html.j2"
     positions = _layout(view) if view.number_of_nodes() > 300 else {}
     # The node and edge lists are filled directly: pyvis' add_edge looks for duplicates
@@ -66,11 +63,31 @@ def render_html(G: nx.Graph | GraphParts, *, title: str = "kg: ML concepts",
     return html.replace("__KG_NOTE__", json.dumps(note).replace("<", "\\u003c"))
 
 
+@functools.cache
+def _environment():
+    """Our template, with pyvis' copy of vis-network (script and style) as its values
+    ``vis_js`` and ``vis_css``: inlined as they are, not parsed as templates (the 0.7 MB
+    of them took jinja 0.08 s to compile for every page)."""
+    from jinja2 import Environment, FileSystemLoader
+    from markupsafe import Markup
+    from pyvis.network import Network
+
+    lib = Path(Network.__init__.__code__.co_filename).parent / "templates" / "lib" / _VIS
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True)
+    env.globals.update(vis_js=Markup((lib / "vis-network.min.js").read_text("utf-8")),
+                       vis_css=Markup((lib / "vis-network.css").read_text("utf-8")))
+    return env
+
+
+_VIS = "vis-9.1.2"      # the vis-network pyvis ships
+
+
 def prepare() -> None:
     """Import what `render_html` needs (pyvis, with networkx and IPython, and jinja2:
-    0.3 s), for a caller with time to spare before it renders."""
-    import jinja2  # noqa: F401
-    import pyvis.network  # noqa: F401 - with networkx
+    0.3 s) and compile the template, for a caller with time to spare before it renders."""
+    import pyvis.network  # noqa: F401 - with networkx and jinja2
+
+    _environment().get_template("graph.html.j2")
 
 
 def write_html(G: nx.Graph | GraphParts, path: Path, **options) -> None:
