@@ -11,8 +11,10 @@ _HAN = re.compile(r"[\u3400-\u9fff]")
 _SEPARATORS = re.compile(r"[\s\-_·•‧]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
 _CODE = re.compile(r"[A-Za-z_]\.[A-Za-z_]")
-_TYPE_SUFFIX = re.compile(r"(?:\s*(?:模型|算法|方法|网络|优化器|框架|机制)|"
-                          r"\s+(?:model|models|algorithm|method|optimizer|framework))$", re.I)
+_TYPE_WORDS = ("模型", "算法", "方法", "网络", "优化器", "框架", "机制", "model", "models",
+               "algorithm", "method", "optimizer", "framework")
+_TYPE_SUFFIX = re.compile(rf"(?:\s*(?:{'|'.join(_TYPE_WORDS[:7])})|"
+                          rf"\s+(?:{'|'.join(_TYPE_WORDS[7:])}))$", re.I)
 
 
 @lru_cache(maxsize=2)
@@ -41,6 +43,8 @@ def normalize(term: str) -> str:
     >>> normalize("ＬｏＲＡ "), normalize("投機解碼")
     ('lora', '投机解码')
     """
+    if term.isascii():      # NFKC keeps ASCII as it is; casefold is lower() there
+        return " ".join(term.lower().split())
     text = unicodedata.normalize("NFKC", term).casefold().strip()
     if _HAN.search(text):
         text = to_simplified(text)
@@ -57,7 +61,8 @@ def compact(term: str) -> str:
     True
     """
     text = normalize(term)
-    text = _TYPE_SUFFIX.sub("", text) or text
+    if text.endswith(_TYPE_WORDS):          # the suffix pattern's words, end anchored
+        text = _TYPE_SUFFIX.sub("", text) or text
     return _SEPARATORS.sub("", text)
 
 

@@ -182,3 +182,19 @@ def test_separators_are_restored_as_the_prefix_rule_says(name, base):
         return "-".join([base, *pieces])
 
     assert naming.restore_separators(name, base) == by_the_rule(name, base)
+
+
+@given(st.lists(st.sampled_from(list("aZ9 -_.\t\x1c\x85\xa0ſKİıﬁＭ模型网络") +
+                                ["model", "Models", " METHOD", " framework"]),
+                max_size=8).map("".join))
+def test_name_keys_take_no_shortcut_that_changes_them(name):
+    # ASCII names skip NFKC and casefold, and the type-suffix pattern runs only on names
+    # ending in one of its words: the keys must be what the full rules give
+    import unicodedata
+
+    from kg.names import _HAN, _SEPARATORS, _TYPE_SUFFIX, compact, normalize, to_simplified
+
+    text = unicodedata.normalize("NFKC", name).casefold().strip()
+    text = " ".join((to_simplified(text) if _HAN.search(text) else text).split())
+    assert normalize(name) == text
+    assert compact(name) == _SEPARATORS.sub("", _TYPE_SUFFIX.sub("", text) or text)

@@ -226,7 +226,10 @@ def _result(linker: Linker, stats: _SurfaceStats, by_key: dict[str, LexiconEntry
     used = set(by_key)
     for root in sorted(linker.clusters, key=lambda r: min(linker.clusters[r].names)):
         cluster = linker.clusters[root]
-        names = sorted(n for n in cluster.names if not n.startswith("\0") and n in seen)
+        if len(cluster.names) == 1:     # most clusters
+            names = [n for n in cluster.names if n in seen and not n.startswith("\0")]
+        else:
+            names = sorted(n for n in cluster.names if not n.startswith("\0") and n in seen)
         if not names:
             continue
         if cluster.key:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from kg.names import compact, is_code, numbers, singular
 
@@ -17,16 +18,23 @@ def conflict(a: str, b: str) -> str | None:
     >>> conflict("nn.Dropout", "dropout"), conflict("KimiVL", "Kimi-VL")
     ('code identifier and idea', None)
     """
-    ka, kb = singular(a), singular(b)
+    ka, numbers_a, code_a = _facts(a)
+    kb, numbers_b, code_b = _facts(b)
     if ka == kb:
         return None
-    if numbers(a) != numbers(b):
+    if numbers_a != numbers_b:
         return "different numbers"
-    if is_code(a) != is_code(b):
+    if code_a != code_b:
         return "code identifier and idea"
     if ka in kb or kb in ka:
         return "one adds letters to the other"
     return None
+
+
+@lru_cache(maxsize=262144)
+def _facts(name: str) -> tuple[str, tuple[str, ...], bool]:
+    """What `conflict` asks of a name (a name meets many others while clusters merge)."""
+    return singular(name), tuple(numbers(name)), is_code(name)
 
 
 @dataclass
@@ -69,11 +77,14 @@ class Linker:
         ca, cb = self.clusters[ra], self.clusters[rb]
         if ca.key and cb.key and ca.key != cb.key and cb.key not in ca.also:
             return "two vocabulary concepts"
+        forbidden = self.forbidden
         for x in ca.names:
+            if x.startswith("\0"):
+                continue
             for y in cb.names:
-                if x.startswith("\0") or y.startswith("\0"):
+                if y.startswith("\0"):
                     continue
-                if frozenset((compact(x), compact(y))) in self.forbidden:
+                if forbidden and frozenset((compact(x), compact(y))) in forbidden:
                     return "forbidden by the user"
                 reason = conflict(x, y)
                 if reason:
