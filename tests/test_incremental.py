@@ -8,7 +8,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from kg import pipeline
+from kg import pipeline, workers
 from kg.cli import main
 from kg.export import render_html, write_graphml, write_graphml_parts
 from kg.extract import extract, make_nlp
@@ -152,7 +152,7 @@ def test_a_speculative_worker_gives_the_same_build(lexicon, tmp_path):
 
 def test_extraction_started_while_reading_gives_the_same_build(lexicon, tmp_path,
                                                                monkeypatch):
-    monkeypatch.setattr(pipeline, "_BATCH", 7)          # small batches, several of them
+    monkeypatch.setattr(workers, "_BATCH", 7)           # small batches, several of them
     feed = tmp_path / "feed"
     feed.mkdir()
     for page in sample_path().iterdir():
