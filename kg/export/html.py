@@ -172,7 +172,7 @@ def _core_graph(G: nx.Graph, top: set[str]) -> nx.Graph:
     return C
 
 
-def _layout(G: nx.Graph, *, core: int = 300, seed: int = 0) -> dict[str, tuple[float, float]]:
+def _layout(G: nx.Graph, *, core: int = 200, seed: int = 0) -> dict[str, tuple[float, float]]:
     """Positions for a large graph, computed fast so the page needs no physics.
 
     The ``core`` concepts with most articles get a force layout of their co-occurrence
