@@ -281,3 +281,28 @@ def test_a_large_graph_writes_graphml_here_and_the_page_aside(tmp_path, monkeypa
     assert first.exit_code == again.exit_code == 0, again.output
     for name in OUTPUTS:
         assert (swapped / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_graphml_from_parts_escapes_as_the_networkx_writer_does(lexicon, tmp_path):
+    # the parts writer renders articles and their edges by templates; markup, ampersands
+    # and characters XML cannot hold must come out as the general writer writes them
+    from kg.model import Article
+
+    hostile = [
+        Article("h1", "<b>LoRA</b> & QLoRA 微调", "我们用<b>LoRA</b> & QLoRA微调。\x01第二句讲 AdamW。",
+                ("feeds/a&b.txt:1", "feeds/<x>.txt:2"), url="https://x.org/?a=1&b=<2>",
+                date="2024-01-02\x0b", truncated=True),
+        Article("h2", "plain", "Medusa 和 EAGLE 做投机解码; FlashAttention < 2 & more.",
+                ("feeds/p.txt:3",)),
+    ]
+    built = pipeline.build(hostile, lexicon)
+    assert any(built.parts.edges_of(a) for a in built.articles)
+    write_graphml_parts(built.parts, tmp_path / "parts.graphml", reuse=False)
+    write_graphml(built.graph, tmp_path / "graph.graphml")
+    assert (tmp_path / "parts.graphml").read_bytes() == \
+        (tmp_path / "graph.graphml").read_bytes()
+    import networkx as nx
+
+    back = nx.read_graphml(tmp_path / "parts.graphml")
+    assert back.nodes["article:h1"]["title"] == "<b>LoRA</b> & QLoRA 微调"
+    assert back.nodes["article:h1"]["url"] == "https://x.org/?a=1&b=<2>"

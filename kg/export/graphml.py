@@ -457,8 +457,7 @@ class _KeyTable:
                       scope: str = "edge", opening: str = "    <edge source={} target={}>\n",
                       closing: str = "    </edge>\n") -> str | None:
         """The text of an edge (or node) with these attributes (of these GraphML types),
-        its ids and values as ``{}``; None when the key table types them otherwise, or
-        has others for its kind of element."""
+        its ids and values as ``{}``; None when the key table types them otherwise."""
         if [self.kinds.get((scope, name)) for name in fields] != kinds:
             return None
         heads = [f'      <data key="{self.keys[(scope, name)]}">' for name in fields]
