@@ -64,8 +64,7 @@ class _Pool:
 
     def __init__(self, processes: int, blob: bytes | None, lexicon: Sequence[LexiconEntry],
                  *, warm: bool = False, cache: ExtractionCache | None = None) -> None:
-        global _NLP, _NLP_BLOB, _LEXICON
-        _NLP, _NLP_BLOB, _LEXICON = None, blob, lexicon
+        share(None, blob, lexicon)
         self.pool = mp.get_context("fork").Pool(processes, initializer=_start_worker,
                                                 initargs=(warm,))
         self.cache = cache          # articles it holds are not submitted
@@ -123,10 +122,9 @@ class _Pool:
 
     def close(self) -> None:
         """Stop the workers (again: nothing)."""
-        global _NLP, _NLP_BLOB, _LEXICON
         self.pool.terminate()
         self.pool.join()
-        _NLP, _NLP_BLOB, _LEXICON = None, None, ()
+        share()
 
     def __enter__(self):
         return self
@@ -143,8 +141,8 @@ class Workers(_Pool):
     this process loads the vocabulary and reads the feed, then extracts the new articles
     while this process decodes the cached ones, so neither waits for the other.
     `speculate` starts it from the cache file alone, before the vocabulary is known;
-    `usable_with` then says whether that pipeline is the one this build needs. `build`
-    uses it for fewer than 2,000 new articles.
+    `usable_with` then says whether that pipeline is the one this build needs.
+    `kg.pipeline.build` uses it for fewer than 2,000 new articles.
     """
 
     def __init__(self, blob: bytes, fingerprint: str) -> None:
@@ -178,8 +176,8 @@ class Stream(_Pool):
     file's articles as it goes, and batches of them are extracted while later files are
     read, so on a large first build the reading costs almost nothing. Only a few batches
     are queued at a time: an article the reading later merges into a longer copy may be
-    extracted for nothing, but only while the workers would otherwise wait. `build` takes
-    the stream as ``stream`` and extracts what is left. Use as a context manager; `start`
+    extracted for nothing, but only while the workers would otherwise wait.
+    `kg.pipeline.build` takes the stream as ``stream`` and extracts what is left. Use as a context manager; `start`
     gives None with one job or where processes cannot be forked.
     """
 
