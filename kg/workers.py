@@ -29,7 +29,7 @@ PARALLEL_FROM = 2000  # builds of fewer articles are not worth the worker start-
 _BATCH = 500
 
 
-def _start_worker(warm: bool = False) -> None:
+def start_worker(warm: bool = False) -> None:
     """A worker's initializer; it must not raise (the pool would start it again)."""
     global _NLP, _MADE
     gc.enable()     # the kg command runs without the collector; workers keep it, a safety net
@@ -44,10 +44,10 @@ def _start_worker(warm: bool = False) -> None:
                 # kept as made: after extracting, its vocabulary holds the feed's words
                 _MADE = pickle.dumps(_NLP, protocol=pickle.HIGHEST_PROTOCOL)
     if warm and _NLP is not None:   # the first text loads word frequencies, compiles patterns
-        _extract_batch([Article("warm-up", "", "Warm-up: LoRA 微调, Flash Attention (FA).")])
+        extract_batch([Article("warm-up", "", "Warm-up: LoRA 微调, Flash Attention (FA).")])
 
 
-def _extract_batch(batch: list[Article]) -> list[tuple]:
+def extract_batch(batch: list[Article]) -> list[tuple]:
     """Extract in a worker; plain tuples pickle several times faster than Mentions."""
     from kg.extract import extract
 
@@ -65,7 +65,7 @@ class _Pool:
     def __init__(self, processes: int, blob: bytes | None, lexicon: Sequence[LexiconEntry],
                  *, warm: bool = False, cache: ExtractionCache | None = None) -> None:
         share(None, blob, lexicon)
-        self.pool = mp.get_context("fork").Pool(processes, initializer=_start_worker,
+        self.pool = mp.get_context("fork").Pool(processes, initializer=start_worker,
                                                 initargs=(warm,))
         self.cache = cache          # articles it holds are not submitted
         self.batches: list = []                                  # AsyncResult per batch
@@ -79,7 +79,7 @@ class _Pool:
         if batch:
             for position, article in enumerate(batch):
                 self.where[(article.text, article.truncated)] = (len(self.batches), position)
-            self.batches.append(self.pool.apply_async(_extract_batch, (batch,)))
+            self.batches.append(self.pool.apply_async(extract_batch, (batch,)))
 
     def extract(self, articles: Sequence[Article], *, idle: Iterator | None = None
                 ) -> Iterator[tuple[list[Article], list[Extraction]]]:
@@ -220,9 +220,6 @@ def share(nlp=None, blob: bytes | None = None, lexicon: Sequence[LexiconEntry] =
     vocabulary to make it from (`share()` clears it)."""
     global _NLP, _NLP_BLOB, _LEXICON
     _NLP, _NLP_BLOB, _LEXICON = nlp, blob, lexicon
-
-
-start_worker, extract_batch = _start_worker, _extract_batch   # for pools made elsewhere
 
 
 _DONE = object()            # the idle work is all done
