@@ -10,13 +10,15 @@ import gc
 import logging
 import multiprocessing as mp
 import pickle
+import sys
+import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from kg.model import Article, Extraction, LexiconEntry
 from kg.store import ExtractionCache, extraction_of
 
-__all__ = ["Workers", "Stream", "share", "start_worker", "extract_batch", "PARALLEL_FROM",
+__all__ = ["Workers", "Stream", "share", "start_worker", "extract_batch", "import_spacy", "PARALLEL_FROM",
            "NOTHING_YET"]
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ def start_worker(warm: bool = False) -> None:
     global _NLP, _MADE
     gc.enable()     # the kg command runs without the collector; workers keep it, a safety net
     if _NLP is None:
+        import_spacy()
         try:
             _NLP = pickle.loads(_NLP_BLOB)
         except Exception:  # noqa: BLE001 - no blob, or a stale or damaged one: make it
@@ -45,6 +48,36 @@ def start_worker(warm: bool = False) -> None:
                 _MADE = pickle.dumps(_NLP, protocol=pickle.HIGHEST_PROTOCOL)
     if warm and _NLP is not None:   # the first text loads word frequencies, compiles patterns
         extract_batch([Article("warm-up", "", "Warm-up: LoRA 微调, Flash Attention (FA).")])
+
+
+def import_spacy() -> None:
+    """Import spaCy without its command line (typer, rich, weasel: 0.2-0.3 s of the 1 s
+    a worker takes to start, which a rebuild waits for). spaCy's package imports it only
+    to offer ``spacy.info``, which a worker never calls: it gets a stand-in that says so.
+    Should spaCy not import that way (another version), it is imported as usual. Only
+    for processes of kg's own: the command line stays unloaded (a later ``import
+    spacy.cli`` loads it)."""
+    if "spacy" in sys.modules:
+        return
+    package, info = types.ModuleType("spacy.cli"), types.ModuleType("spacy.cli.info")
+    info.info = package.info = _no_command_line     # type: ignore[attr-defined]
+    stand_ins = {"spacy.cli": package, "spacy.cli.info": info}
+    sys.modules.update(stand_ins)
+    try:
+        import spacy  # noqa: F401
+    except Exception as err:  # noqa: BLE001 - this spaCy wants more of its command line
+        log.debug("spaCy imported with its command line (%s)", err)
+        for name in [n for n in sys.modules if n == "spacy" or n.startswith("spacy.")]:
+            del sys.modules[name]
+        import spacy  # noqa: F401
+    finally:
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+
+
+def _no_command_line(*args, **kwargs):
+    raise RuntimeError("spaCy's command line is not loaded in a kg extraction worker")
 
 
 def extract_batch(batch: list[Article]) -> list[tuple]:

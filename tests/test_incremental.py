@@ -269,6 +269,59 @@ def test_the_command_starts_without_networkx():
     assert done.stdout.split() == ["False", "True", "True"]
 
 
+_WORKER_START = """
+import sys
+from kg.workers import import_spacy
+{before}
+import_spacy()
+from kg.extract import extract, make_nlp
+from kg.lexicon import load_lexicon
+from kg.sources import read_articles, sample_path
+articles = read_articles([sample_path()])[:20]
+found = [(e.article_id, len(e.mentions)) for e in extract(articles, make_nlp(load_lexicon()))]
+print('spacy.cli' in sys.modules, sum(n for _, n in found))
+import spacy.cli
+print(callable(spacy.cli.download))
+"""
+
+
+def _worker_start(before: str = "") -> list[str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _WORKER_START.format(before=before)],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_a_worker_imports_spacy_without_its_command_line(lexicon):
+    # the worker's start-up is what a rebuild waits for; spaCy's command line is a third
+    # of spaCy's import and no worker uses it
+    articles = read_articles([sample_path()])[:20]
+    expected = sum(len(e.mentions) for e in extract(articles, make_nlp(lexicon)))
+    assert expected > 20
+    assert _worker_start() == ["False", str(expected), "True"]     # and loads it later
+
+
+def test_a_spacy_that_needs_its_command_line_is_imported_as_usual(lexicon):
+    # a spaCy whose package wants more of the command line than the stand-in holds (made
+    # here by failing its first import of spacy.errors): imported again, whole
+    articles = read_articles([sample_path()])[:20]
+    expected = sum(len(e.mentions) for e in extract(articles, make_nlp(lexicon)))
+    fail_once = """
+import importlib.abc
+class FailOnce(importlib.abc.MetaPathFinder):
+    failed = False
+    def find_spec(self, name, path, target=None):
+        if name == "spacy.errors" and not FailOnce.failed:
+            FailOnce.failed = True
+            raise ImportError("wants spacy.cli.something")
+        return None
+sys.meta_path.insert(0, FailOnce())
+"""
+    assert _worker_start(fail_once) == ["True", str(expected), "True"]    # usual import
+
+
 def test_a_large_graph_writes_graphml_here_and_the_page_aside(tmp_path, monkeypatch):
     # above a size the writers swap processes (a fork pays for the memory GraphML reads);
     # the files are the same either way
