@@ -140,6 +140,8 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         from kg.export import (write_all, write_concepts_csv, write_graphml,
                                write_graphml_parts, write_html, write_json, write_merges_csv)
         from kg.export.html import prepare as prepare_html
+        from kg.export.html import write_html_aside, write_rows
+        from kg.forking import Standby, can_fork
         from kg.rules import DEFAULT_RULES, MergeRules, read_rules
         from kg.sources import FileMemo, read_articles
 
@@ -181,14 +183,34 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
             if made is not None:
                 cache.save_artifact("lexicon", made)
         reuse = cache is not None      # with --no-cache nothing of an earlier build is reused
+        # the page is rendered by a process forked when extraction ends: it imports pyvis
+        # and networkx (0.3 s) while this one links, on a core that would idle
+        page_aside = jobs > 1 and "html" in formats and \
+            len(articles) < _GRAPHML_HERE_FROM and can_fork()
+        standby: list[Standby] = []
+
+        def close_on_error(kind, *_) -> None:
+            if kind is not None:
+                for process in standby:
+                    process.close()
+
+        stack.push(close_on_error)
+
+        def stage_done(stage: str) -> None:
+            if _OWN_PROCESS:
+                gc.freeze()
+            if stage == "extract" and page_aside:
+                standby.append(Standby(prepare_html, write_rows))
+
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,
                                file=sys.stderr) as bar:
             result = pipeline.build(articles, lexicon, threshold=threshold, jobs=jobs,
                                     cache=cache, progress=bar.update, forced=rules.forced,
                                     forbidden=rules.forbidden, dropped=rules.dropped,
-                                    workers=workers, stream=stream, idle=prepare_html,
-                                    on_stage=(lambda _: gc.freeze()) if _OWN_PROCESS else None)
+                                    workers=workers, stream=stream,
+                                    idle=None if page_aside else prepare_html,
+                                    on_stage=stage_done)
     parts = result.parts
     clock = time.perf_counter()
     timings.update(result.timings)
@@ -198,7 +220,9 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     tables = [(write_concepts_csv, (parts, out / "concepts.csv"), {}),
               (write_merges_csv, (result.link.merges, out / "merges.csv", names), {})]
     pages = [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
-    pages += [(write_html, (parts, out / "graph.html"), {})] if "html" in formats else []
+    if "html" in formats:
+        pages += [(write_html_aside, (standby[0], parts, out / "graph.html"), {})] \
+            if standby else [(write_html, (parts, out / "graph.html"), {})]
     if cooccurrence:
         from kg.analysis import cooccurrence_graph
 

@@ -7,7 +7,7 @@ import multiprocessing as mp
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Forked", "can_fork"]
+__all__ = ["Forked", "Standby", "can_fork"]
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +73,84 @@ def _run(function: Callable[..., Any], args: tuple, send) -> None:
     except Exception as err:  # noqa: BLE001 - reported to the parent, which computes it
         answer = (False, f"{type(err).__name__}: {err}")
     send.send(answer)
+
+
+class Standby:
+    """A child forked now that gets ready (``prepare()``) while this process goes on, then
+    computes ``function(*args)`` with the arguments `run` sends it later: for work whose
+    inputs come late but whose set-up (imports, say) can be done early, on a core that
+    would idle. `result` gives the value, computed here where the child could not be
+    forked, failed or died (``prepare`` is then not needed: ``function`` does its own).
+
+    >>> job = Standby(None, sum); job.run([1, 2, 3]); job.result()
+    6
+    """
+
+    def __init__(self, prepare: Callable[[], Any] | None, function: Callable[..., Any]) -> None:
+        self.function = function
+        self._args: tuple | None = None
+        self._child = None
+        if can_fork():
+            context = mp.get_context("fork")
+            self._talk, theirs = context.Pipe()
+            child = context.Process(target=_stand_by,
+                                    args=(prepare, function, theirs, self._talk), daemon=True)
+            try:
+                child.start()
+                self._child = child
+            except Exception as err:  # noqa: BLE001 - no process: computed here
+                log.debug("no process for %s (%s); computed here", function.__name__, err)
+                self._talk.close()
+            theirs.close()
+
+    def run(self, *args: Any) -> None:
+        """Send the child the arguments (once)."""
+        self._args = args
+        if self._child is not None:
+            try:
+                self._talk.send(args)
+            except (OSError, ValueError, TypeError, AttributeError) as err:  # dead, or
+                log.debug("%s not sent (%s); computed here", self.function.__name__, err)
+                self.close()                                    # unpicklable: here
+
+    def result(self) -> Any:
+        """The value of ``function(*args)`` for the arguments `run` sent."""
+        if self._args is None:
+            raise RuntimeError("Standby.result before run")
+        if self._child is not None:
+            try:
+                done, value = self._talk.recv()
+            except (EOFError, OSError):
+                done, value = False, "it ended without an answer"
+            finally:
+                self.close()
+            if done:
+                return value
+            log.debug("a forked %s failed (%s); computed here", self.function.__name__, value)
+        return self.function(*self._args)
+
+    def close(self) -> None:
+        """Stop waiting for the child (it ends when it finds nobody to talk to)."""
+        if self._child is not None:
+            child, self._child = self._child, None
+            self._talk.close()
+            child.join()
+
+
+def _stand_by(prepare: Callable[[], Any] | None, function: Callable[..., Any], talk,
+              ours) -> None:
+    ours.close()        # the parent's end: once the parent closes it, nothing is coming
+    if prepare is not None:
+        try:
+            prepare()
+        except Exception:  # noqa: BLE001, S110 - the function does its own set-up
+            pass
+    try:
+        args = talk.recv()
+    except (EOFError, OSError):
+        return                  # nothing to do after all
+    try:
+        answer = (True, function(*args))
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which computes it
+        answer = (False, f"{type(err).__name__}: {err}")
+    talk.send(answer)

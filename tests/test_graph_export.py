@@ -5,10 +5,13 @@ import re
 
 import networkx as nx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kg import load, pipeline
 from kg.export import render_html, write_graphml, write_json
-from kg.graph import concept_graph
+from kg.graph import concept_graph, graph_parts
+from kg.model import Article, Concept, Mention
 from kg.sources import read_articles, sample_path
 from tests.conftest import ARTICLES
 
@@ -124,3 +127,23 @@ def test_parallel_writing_reports_a_failed_output(sample_graph, tmp_path):
                        (write_json, (sample_graph, tmp_path / "blocker" / "g.json"), {})],
                       jobs=jobs, aside=2)
         assert after.exists()
+
+
+_KEYS = [f"c{i}" for i in range(8)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(links=st.lists(st.tuples(st.sampled_from(_KEYS), st.sampled_from(_KEYS),
+                                st.sampled_from(["is_a", "variant_of"])), max_size=14),
+       kept=st.sets(st.sampled_from(_KEYS + ["a0", "a1", "a2"])), whole=st.booleans())
+def test_parts_rows_are_the_lists_networkx_gives(links, kept, whole):
+    # the page and GraphML take nodes and edges from these rows, without networkx: same
+    # order, same ends first, a pair linked twice (either way) keeps its last data
+    articles = [Article(f"a{i}", f"T{i}", "LoRA 与 c1。c2 和 c3 的对比。", (f"f:{i}",))
+                for i in range(3)]
+    concepts = [Concept(k, k.upper(), "method", (k,)) for k in _KEYS]
+    mentions = [(Mention(f"a{i}", k, k, 0, 2), k) for i in range(3) for k in _KEYS[i:i + 4]]
+    parts = graph_parts(articles, concepts, mentions, hierarchy=links)
+    keep = None if whole else {f"{'article' if n[0] == 'a' else 'concept'}:{n}" for n in kept}
+    G = parts.to_networkx(keep)
+    assert parts.rows(keep) == (list(G.nodes(data=True)), list(G.edges(data=True)))

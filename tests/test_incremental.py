@@ -359,3 +359,25 @@ def test_graphml_from_parts_escapes_as_the_networkx_writer_does(lexicon, tmp_pat
     back = nx.read_graphml(tmp_path / "parts.graphml")
     assert back.nodes["article:h1"]["title"] == "<b>LoRA</b> & QLoRA 微调"
     assert back.nodes["article:h1"]["url"] == "https://x.org/?a=1&b=<2>"
+
+
+def test_a_page_process_that_dies_leaves_the_page_to_this_one(tmp_path, monkeypatch):
+    # with two jobs the page is rendered by a process forked when extraction ends; should
+    # it die, this process writes the page, the same bytes
+    import kg.export.html as html_module
+
+    here, render, calls = os.getpid(), html_module.write_rows, []
+
+    def write_rows(*args):
+        if os.getpid() != here:
+            os._exit(3)
+        calls.append(args[0])
+        render(*args)
+
+    monkeypatch.setattr(html_module, "write_rows", write_rows)
+    out, plain = tmp_path / "out", tmp_path / "plain"
+    done = CliRunner().invoke(main, ["build", "--sample", "-o", str(out), "-j", "2"])
+    assert done.exit_code == 0, done.output
+    assert calls == [out / "graph.html"]        # the process died; written here instead
+    CliRunner().invoke(main, ["build", "--sample", "-o", str(plain), "-j", "1"])
+    assert (out / "graph.html").read_bytes() == (plain / "graph.html").read_bytes()

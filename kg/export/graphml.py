@@ -298,13 +298,8 @@ class _Parts:
 
 
 def _hierarchy_edges(parts: GraphParts, table: _KeyTable) -> str:
-    import networkx as nx
-
-    H = nx.Graph()          # the order networkx gives these edges in the whole graph
-    H.add_nodes_from(concept_node(k) for k in parts.concepts)
-    H.add_edges_from((concept_node(c), concept_node(p), parts.hierarchy_data(p, k))
-                     for c, p, k in parts.hierarchy)
-    return table.hierarchy_edges(H.edges(data=True))
+    return table.hierarchy_edges((concept_node(u), concept_node(v), data)   # in the order
+                                 for u, v, data in parts.hierarchy_rows())  # of networkx
 
 
 def _hash(value) -> bytes:

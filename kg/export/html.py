@@ -14,7 +14,10 @@ from kg.graph import ARTICLE, CONCEPT, GraphParts
 if TYPE_CHECKING:       # imported where used: not needed before the page is made
     import networkx as nx
 
-__all__ = ["render_html", "write_html", "prepare", "TYPE_COLOURS", "TEMPLATES"]
+    from kg.forking import Standby
+
+__all__ = ["render_html", "write_html", "page_rows", "render_rows", "write_rows",
+           "write_html_aside", "prepare", "TYPE_COLOURS", "TEMPLATES"]
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 TYPE_COLOURS = {"model": "#4e79a7", "method": "#f28e2b", "optimizer": "#e15759",
@@ -33,9 +36,36 @@ def render_html(G: nx.Graph | GraphParts, *, title: str = "kg: ML concepts",
     their articles, and says so. ``G`` may be the `GraphParts` of a build, which saves
     making the whole networkx graph when only a part is shown.
     """
+    return render_rows(*page_rows(G, max_nodes), title=title, height=height)
+
+
+Rows = tuple[list[tuple[str, dict]], list[tuple[str, str, dict]], str]
+
+
+def page_rows(G: nx.Graph | GraphParts, max_nodes: int = 5000) -> Rows:
+    """What the page shows of G (see `render_html`): its nodes and edges as networkx
+    lists them, and the note on a large graph's view; plain data, to render elsewhere
+    (`render_rows`). From `GraphParts` without networkx."""
+    if isinstance(G, GraphParts):
+        if G.n_nodes <= max_nodes:
+            return (*G.rows(), "")
+        keep = G.top_view(max_nodes, 3)
+        nodes, edges = G.rows(keep)
+        shown = sum(1 for _, data in nodes if data.get("kind") == CONCEPT)
+        return nodes, edges, _note(shown, len(nodes), G.n_nodes)
+    view, note = _view(G, max_nodes)
+    return list(view.nodes(data=True)), list(view.edges(data=True)), note
+
+
+def render_rows(nodes: list[tuple[str, dict]], edges: list[tuple[str, str, dict]],
+                note: str, *, title: str = "kg: ML concepts", height: str = "100vh") -> str:
+    """The page of `page_rows`."""
+    import networkx as nx
     from pyvis.network import Network
 
-    view, note = _view(G, max_nodes)
+    view = nx.Graph()
+    view.add_nodes_from(nodes)
+    view.add_edges_from(edges)
     net = Network(height=height, width="100%", cdn_resources="in_line", heading="")
     net.templateEnv = _environment()
     net.path = "graph.html.j2"
@@ -43,11 +73,11 @@ def render_html(G: nx.Graph | GraphParts, *, title: str = "kg: ML concepts",
     # The node and edge lists are filled directly: pyvis' add_edge looks for duplicates
     # among all edges, which took 32 s for 20,000 edges.
     net.nodes = [_vis_node(node, data, positions.get(node), bool(positions))
-                 for node, data in sorted(view.nodes(data=True))]
+                 for node, data in sorted(nodes)]
     net.edges = [{"from": u, "to": v, "value": int(data.get("count", 1)),
                   "kind": data.get("kind", ""), "contexts": list(data.get("contexts", [])),
                   "parent": data.get("parent", "")}
-                 for u, v, data in sorted(view.edges(data=True))]
+                 for u, v, data in sorted(edges)]      # the ends as networkx gives them
     physics = not positions
     net.set_options(json.dumps({
         "physics": {"enabled": physics, "stabilization": {"iterations": 150},
@@ -95,6 +125,21 @@ def write_html(G: nx.Graph | GraphParts, path: Path, **options) -> None:
     atomic_write(path, render_html(G, **options))
 
 
+def write_rows(path: Path, rows: Rows, options: dict) -> None:
+    """Write the page of `page_rows` (see `render_html`)."""
+    atomic_write(path, render_rows(*rows, **options))
+
+
+def write_html_aside(standby: Standby, G: nx.Graph | GraphParts, path: Path,
+                     **options) -> None:
+    """`write_html`, with the page rendered and written by ``standby`` (a
+    `kg.forking.Standby` of `write_rows`, made ready by `prepare`) once this process
+    has chosen what it shows (a quarter of the work, without pyvis or networkx)."""
+    rows = page_rows(G, options.pop("max_nodes", 5000))
+    standby.run(path, rows, options)
+    standby.result()
+
+
 def _vis_node(node: str, data: dict, position: tuple[float, float] | None,
               large: bool) -> dict:
     kind = data.get("kind", "")
@@ -118,16 +163,10 @@ def _short(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _view(G: nx.Graph | GraphParts, max_nodes: int, *, per_concept: int = 3
-          ) -> tuple[nx.Graph, str]:
+def _view(G: nx.Graph, max_nodes: int, *, per_concept: int = 3) -> tuple[nx.Graph, str]:
     """The whole graph, or for a big one the top concepts with a few articles each."""
     import networkx as nx
 
-    if isinstance(G, GraphParts):
-        if G.n_nodes <= max_nodes:
-            return G.to_networkx(), ""
-        view = G.to_networkx(G.top_view(max_nodes, per_concept))
-        return view, _note(view, G.n_nodes)
     if G.number_of_nodes() <= max_nodes:
         return G, ""
     concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
@@ -144,14 +183,13 @@ def _view(G: nx.Graph | GraphParts, max_nodes: int, *, per_concept: int = 3
     view.add_nodes_from((n, dict(d)) for n, d in G.nodes(data=True) if n in keep)
     view.add_edges_from((u, v, dict(d)) for u, v, d in G.edges(data=True)
                         if u in keep and v in keep)
-    return view, _note(view, G.number_of_nodes())
-
-
-def _note(view: nx.Graph, total: int) -> str:
     shown = sum(1 for _, kind in view.nodes(data="kind") if kind == CONCEPT)
+    return view, _note(shown, view.number_of_nodes(), G.number_of_nodes())
+
+
+def _note(shown: int, nodes: int, total: int) -> str:
     return (f"Large graph: showing the {shown} concepts with the most articles and a few "
-            f"articles each ({view.number_of_nodes()} of {total} nodes). "
-            "GraphML and JSON hold everything.")
+            f"articles each ({nodes} of {total} nodes). GraphML and JSON hold everything.")
 
 
 def _core_graph(G: nx.Graph, top: set[str]) -> nx.Graph:
