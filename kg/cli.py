@@ -140,7 +140,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         from kg.export import (write_all, write_concepts_csv, write_graphml,
                                write_graphml_parts, write_html, write_json, write_merges_csv)
         from kg.export.html import prepare as prepare_html
-        from kg.export.html import write_html_aside, write_rows
+        from kg.export.html import send_html_aside, write_rows
         from kg.forking import Standby, can_fork
         from kg.rules import DEFAULT_RULES, MergeRules, read_rules
         from kg.sources import FileMemo, read_articles
@@ -220,9 +220,8 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     tables = [(write_concepts_csv, (parts, out / "concepts.csv"), {}),
               (write_merges_csv, (result.link.merges, out / "merges.csv", names), {})]
     pages = [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
-    if "html" in formats:
-        pages += [(write_html_aside, (standby[0], parts, out / "graph.html"), {})] \
-            if standby else [(write_html, (parts, out / "graph.html"), {})]
+    if "html" in formats and not standby:
+        pages.append((write_html, (parts, out / "graph.html"), {}))
     if cooccurrence:
         from kg.analysis import cooccurrence_graph
 
@@ -234,6 +233,10 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     # tables go aside (the page takes half as long as GraphML).
     if len(parts.articles) >= _GRAPHML_HERE_FROM:
         aside, tasks = pages + tables, graphml
+    elif standby:       # the page's process renders it while this one writes the tables
+        aside = graphml
+        tasks = [(send_html_aside, (standby[0], parts, out / "graph.html"), {}),
+                 *pages, *tables, (standby[0].result, (), {})]
     else:
         aside, tasks = graphml + tables, pages
     write_all(aside + tasks, jobs=jobs, aside=len(aside))

@@ -17,7 +17,7 @@ if TYPE_CHECKING:       # imported where used: not needed before the page is mad
     from kg.forking import Standby
 
 __all__ = ["render_html", "write_html", "page_rows", "render_rows", "write_rows",
-           "write_html_aside", "prepare", "TYPE_COLOURS", "TEMPLATES"]
+           "send_html_aside", "prepare", "TYPE_COLOURS", "TEMPLATES"]
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 TYPE_COLOURS = {"model": "#4e79a7", "method": "#f28e2b", "optimizer": "#e15759",
@@ -60,16 +60,12 @@ def page_rows(G: nx.Graph | GraphParts, max_nodes: int = 5000) -> Rows:
 def render_rows(nodes: list[tuple[str, dict]], edges: list[tuple[str, str, dict]],
                 note: str, *, title: str = "kg: ML concepts", height: str = "100vh") -> str:
     """The page of `page_rows`."""
-    import networkx as nx
     from pyvis.network import Network
 
-    view = nx.Graph()
-    view.add_nodes_from(nodes)
-    view.add_edges_from(edges)
     net = Network(height=height, width="100%", cdn_resources="in_line", heading="")
     net.templateEnv = _environment()
     net.path = "graph.html.j2"
-    positions = _layout(view) if view.number_of_nodes() > 300 else {}
+    positions = _layout(nodes, edges) if len(nodes) > 300 else {}
     # The node and edge lists are filled directly: pyvis' add_edge looks for duplicates
     # among all edges, which took 32 s for 20,000 edges.
     net.nodes = [_vis_node(node, data, positions.get(node), bool(positions))
@@ -130,14 +126,15 @@ def write_rows(path: Path, rows: Rows, options: dict) -> None:
     atomic_write(path, render_rows(*rows, **options))
 
 
-def write_html_aside(standby: Standby, G: nx.Graph | GraphParts, path: Path,
-                     **options) -> None:
+def send_html_aside(standby: Standby, G: nx.Graph | GraphParts, path: Path,
+                    **options) -> None:
     """`write_html`, with the page rendered and written by ``standby`` (a
     `kg.forking.Standby` of `write_rows`, made ready by `prepare`) once this process
-    has chosen what it shows (a quarter of the work, without pyvis or networkx)."""
+    has chosen what it shows (a third of the work, without pyvis or networkx). The
+    page is written when ``standby.result()`` returns (it raises what `write_html`
+    would)."""
     rows = page_rows(G, options.pop("max_nodes", 5000))
     standby.run(path, rows, options)
-    standby.result()
 
 
 def _vis_node(node: str, data: dict, position: tuple[float, float] | None,
@@ -192,26 +189,29 @@ def _note(shown: int, nodes: int, total: int) -> str:
             f"articles each ({nodes} of {total} nodes). GraphML and JSON hold everything.")
 
 
-def _core_graph(G: nx.Graph, top: set[str]) -> nx.Graph:
+def _core_graph(data: dict[str, dict], adjacent: dict[str, set[str]], top: set[str]
+                ) -> nx.Graph:
     """`concept_graph` of the ``top`` concepts alone (the same graph, node and edge order
-    included), counting shared articles straight from G."""
+    included), counting shared articles straight from the view's adjacency."""
     import networkx as nx
 
     shared: Counter = Counter()
-    articles = {a for n in top for a in G[n] if G.nodes[a].get("kind") == ARTICLE}
+    articles = {a for n in top for a in adjacent[n] if data[a].get("kind") == ARTICLE}
     for article in articles:
-        linked = sorted(c for c in G[article] if c in top)
+        linked = sorted(c for c in adjacent[article] if c in top)
         for i, u in enumerate(linked):
             for v in linked[i + 1:]:
                 shared[(u, v)] += 1
     C = nx.Graph()
-    C.add_nodes_from((n, dict(G.nodes[n])) for n in sorted(top))
+    C.add_nodes_from((n, dict(data[n])) for n in sorted(top))
     C.add_weighted_edges_from((u, v, w) for (u, v), w in sorted(shared.items()))
     return C
 
 
-def _layout(G: nx.Graph, *, core: int = 200, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """Positions for a large graph, computed fast so the page needs no physics.
+def _layout(nodes: list[tuple[str, dict]], edges: list[tuple[str, str, dict]], *,
+            core: int = 200, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Positions for a large view (`page_rows`), computed fast so the page needs no
+    physics.
 
     The ``core`` concepts with most articles get a force layout of their co-occurrence
     graph; every other concept sits near the core concepts it shares articles with, and
@@ -222,15 +222,23 @@ def _layout(G: nx.Graph, *, core: int = 200, seed: int = 0) -> dict[str, tuple[f
     import networkx as nx
 
     rng = random.Random(seed)
-    scale = 90.0 * max(1.0, G.number_of_nodes() ** 0.5)
-    if G.number_of_nodes() < 500:        # a full force layout is quick at this size
+    scale = 90.0 * max(1.0, len(nodes) ** 0.5)
+    if len(nodes) < 500:        # a full force layout is quick at this size
+        G = nx.Graph()
+        G.add_nodes_from(nodes)
+        G.add_edges_from(edges)
         pos = nx.spring_layout(G, seed=seed, iterations=120,
-                               k=2.0 / max(1.0, G.number_of_nodes() ** 0.5))
+                               k=2.0 / max(1.0, len(nodes) ** 0.5))
         return {n: (float(x) * scale, float(y) * scale) for n, (x, y) in pos.items()}
-    concepts = sorted((n for n, k in G.nodes(data="kind") if k == CONCEPT),
-                      key=lambda n: (-G.nodes[n].get("articles", 0), n))
+    data = dict(nodes)
+    adjacent: dict[str, set[str]] = {n: set() for n in data}
+    for u, v, _ in edges:
+        adjacent[u].add(v)
+        adjacent[v].add(u)
+    concepts = sorted((n for n, d in nodes if d.get("kind") == CONCEPT),
+                      key=lambda n: (-data[n].get("articles", 0), n))
     top = set(concepts[:core])
-    C = _core_graph(G, top)
+    C = _core_graph(data, adjacent, top)
     pos = {n: (float(x), float(y)) for n, (x, y) in
            nx.spring_layout(C, seed=seed, iterations=60).items()} if len(C) else {}
 
@@ -244,8 +252,8 @@ def _layout(G: nx.Graph, *, core: int = 200, seed: int = 0) -> dict[str, tuple[f
         return x + rng.uniform(-spread, spread), y + rng.uniform(-spread, spread)
 
     for node in concepts[core:]:
-        related = sorted({c for a in G[node] for c in G[a] if c in top})
+        related = sorted({c for a in adjacent[node] for c in adjacent[a] if c in top})
         pos[node] = near(related, 0.08)
-    for node in sorted(n for n, k in G.nodes(data="kind") if k != CONCEPT):
-        pos[node] = near(sorted(G[node]), 0.05)
+    for node in sorted(n for n, d in nodes if d.get("kind") != CONCEPT):
+        pos[node] = near(sorted(adjacent[node]), 0.05)
     return {n: (x * scale, y * scale) for n, (x, y) in pos.items()}
