@@ -3,15 +3,17 @@
     python benchmarks/run.py [--sizes 1000,20000] [--work DIR]
 
 Rows: the floor (read every page, split articles, one regular expression of term shapes
-over each; the median of three); the installed `kg build` command end to end, as a user runs it (start-up,
-GraphML and HTML included) with no cache, with `--jobs 1` and `--jobs 2`; a rebuild after
-adding 1% new articles, with the cache of the first build; and linking 50,000 distinct
-names. Each row gives articles/s, MB/s, its time as a multiple of the floor's, and the
-peak RSS of the largest process that ran it. The runs go in ``--repeat`` rounds (the
-floor, ``--jobs 1``, ``--jobs 2``, the rebuild, in turn) and show medians; every ratio
-(to the floor, the speed-up, the rebuild's share) is taken within each round, then its
-median shown. Absolute speeds
-drift on a shared machine; the ratios are what to compare.
+over each; the median of three); the installed `kg build` command end to end, as a user
+runs it (start-up, GraphML and HTML included) with no cache, with `--jobs 1` and `--jobs
+2`; a rebuild after adding 1% new articles, with the cache of the first build; and linking
+50,000 distinct names. Each row gives articles/s, MB/s, its time as a multiple of the
+floor's, and the peak RSS of the largest process that ran it. The runs go in ``--repeat``
+rounds (``--jobs 1``, ``--jobs 2``, the rebuild, in turn, the floor taken before and after
+each) and show medians; every ratio is taken within each round (a build's multiple of the
+floor against the mean of the floors just before and just after it; the speed-up and the
+rebuild's share between builds of the round), then its median shown. Absolute speeds
+drift on a shared machine, by a third within minutes here; the ratios are what to
+compare.
 """
 from __future__ import annotations
 
@@ -149,17 +151,20 @@ def main() -> None:
         shutil.copytree(grown_out, kept / "out")
         shutil.copy(cache, kept / "cache.sqlite")
         write_feed(args.work / f"new-{size}", max(1, size // 100), seed=size + 1)
-        # The runs to compare alternate (floor, --jobs 1, --jobs 2, rebuild; again), and
-        # each ratio is taken within one round: this machine's speed drifts by a third
-        # over minutes, which made ratios of runs taken minutes apart differ by as much.
+        # The runs to compare alternate (--jobs 1, --jobs 2, rebuild; again), and each
+        # ratio is taken within one round: this machine's speed drifts by a third over
+        # minutes, which made ratios of runs taken minutes apart differ by as much.
         out = args.work / f"out-{size}"
         rounds: list[dict] = []
         for _ in range(args.repeat):
-            base = _median([floor(feed) for _ in range(3)])
-            taken = {"floor": base}
-            taken.update((jobs, _command("build", str(feed), "-o", str(out), "-q",
-                                         "--no-cache", "--jobs", str(jobs)))
-                         for jobs in (1, 2))
+            # the floor is taken before and after each build, and each build is set
+            # against the mean of the two: the machine's speed at the time of the build
+            floors = [_median([floor(feed) for _ in range(3)])]
+            taken: dict = {}
+            for jobs in (1, 2):
+                taken[jobs] = _command("build", str(feed), "-o", str(out), "-q",
+                                       "--no-cache", "--jobs", str(jobs))
+                floors.append(_median([floor(feed) for _ in range(3)]))
             shutil.rmtree(grown_out)
             shutil.copytree(kept / "out", grown_out)
             for stale in args.work.glob(f"cache-{size}.sqlite*"):
@@ -170,10 +175,14 @@ def main() -> None:
             taken["rebuild"] = _command("build", str(grown), "-o", str(grown_out), "-q",
                                         "--cache", str(cache))
             shutil.rmtree(grown / "new")
+            floors.append(_median([floor(feed) for _ in range(3)]))
+            taken["floor"] = _median(floors)
+            taken["floors"] = {what: (floors[i]["seconds"] + floors[i + 1]["seconds"]) / 2
+                               for i, what in enumerate((1, 2, "rebuild"))}
             rounds.append(taken)
 
         def times_floor(what) -> float:
-            return _middle([r[what]["seconds"] / r["floor"]["seconds"] for r in rounds])
+            return _middle([r[what]["seconds"] / r["floors"][what] for r in rounds])
 
         base = _median([r["floor"] for r in rounds])
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -193,7 +202,7 @@ def main() -> None:
         print(f"| rebuild / full build (--jobs 2), {size:,} articles | {_middle(ratios):.2f} "
               f"| - | - | - | - |")
         if args.repeat > 1:
-            multiples = [r[2]["seconds"] / r["floor"]["seconds"] for r in rounds]
+            multiples = [r[2]["seconds"] / r["floors"][2] for r in rounds]
             print(f"| (each ratio: the median of {args.repeat} rounds; per round: x floor "
                   f"of --jobs 2 {', '.join(f'{x:.1f}' for x in multiples)}; speed-up "
                   f"{', '.join(f'{x:.2f}' for x in speedups)}; rebuild "
