@@ -140,7 +140,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         from kg.export import (write_all, write_concepts_csv, write_graphml,
                                write_graphml_parts, write_html, write_json, write_merges_csv)
         from kg.export.html import prepare as prepare_html
-        from kg.export.html import send_html_aside, write_rows
+        from kg.export.html import send_html_aside, write_shown
         from kg.forking import Standby, can_fork
         from kg.rules import DEFAULT_RULES, MergeRules, read_rules
         from kg.sources import FileMemo, read_articles
@@ -200,7 +200,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
             if _OWN_PROCESS:
                 gc.freeze()
             if stage == "extract" and page_aside:
-                standby.append(Standby(prepare_html, write_rows))
+                standby.append(Standby(prepare_html, write_shown))
 
         hidden = quiet or not sys.stderr.isatty()
         with click.progressbar(length=len(articles), label="Extracting", hidden=hidden,

@@ -225,6 +225,20 @@ class GraphParts:
                   for u, v, data in self.hierarchy_rows(keys)]
         return nodes, edges
 
+    def subset(self, keep: set[str]) -> GraphParts:
+        """The parts of the graph over the nodes ``keep`` (names): small enough to send to
+        another process to show them (its `rows` are ``rows(keep)``)."""
+        ids = {n[len(ARTICLE) + 1:] for n in keep if n.startswith(f"{ARTICLE}:")}
+        keys = {n[len(CONCEPT) + 1:] for n in keep if n.startswith(f"{CONCEPT}:")}
+        articles = [a for a in self.articles if a.id in ids]
+        linked = {a.id: [span for span in self.linked[a.id] if span[2] in keys]
+                  for a in articles if a.id in self.linked}
+        counts = {a.id: {k: n for k, n in self.counts[a.id].items() if k in keys}
+                  for a in articles if a.id in self.counts}
+        return GraphParts(articles, linked, {k: d for k, d in self.concepts.items() if k in keys},
+                          [link for link in self.hierarchy if link[0] in keys and link[1] in keys],
+                          counts)
+
     def hierarchy_rows(self, keys: set[str] | None = None) -> list[tuple[str, str, dict]]:
         """The hierarchy edges (between concepts in ``keys``, or all) as networkx lists
         them in the graph: ``(key, key, data)`` by the concept met first, then in the

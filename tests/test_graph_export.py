@@ -147,3 +147,5 @@ def test_parts_rows_are_the_lists_networkx_gives(links, kept, whole):
     keep = None if whole else {f"{'article' if n[0] == 'a' else 'concept'}:{n}" for n in kept}
     G = parts.to_networkx(keep)
     assert parts.rows(keep) == (list(G.nodes(data=True)), list(G.edges(data=True)))
+    if keep is not None:        # the part a page shows, sent to the process that renders it
+        assert parts.subset(keep).rows() == parts.rows(keep)

@@ -366,15 +366,15 @@ def test_a_page_process_that_dies_leaves_the_page_to_this_one(tmp_path, monkeypa
     # it die, this process writes the page, the same bytes
     import kg.export.html as html_module
 
-    here, render, calls = os.getpid(), html_module.write_rows, []
+    here, render, calls = os.getpid(), html_module.write_shown, []
 
-    def write_rows(*args):
+    def write_shown(*args):
         if os.getpid() != here:
             os._exit(3)
         calls.append(args[0])
         render(*args)
 
-    monkeypatch.setattr(html_module, "write_rows", write_rows)
+    monkeypatch.setattr(html_module, "write_shown", write_shown)
     out, plain = tmp_path / "out", tmp_path / "plain"
     done = CliRunner().invoke(main, ["build", "--sample", "-o", str(out), "-j", "2"])
     assert done.exit_code == 0, done.output

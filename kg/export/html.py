@@ -16,7 +16,7 @@ if TYPE_CHECKING:       # imported where used: not needed before the page is mad
 
     from kg.forking import Standby
 
-__all__ = ["render_html", "write_html", "page_rows", "render_rows", "write_rows",
+__all__ = ["render_html", "write_html", "page_rows", "render_rows", "write_shown",
            "send_html_aside", "prepare", "TYPE_COLOURS", "TEMPLATES"]
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -47,14 +47,19 @@ def page_rows(G: nx.Graph | GraphParts, max_nodes: int = 5000) -> Rows:
     lists them, and the note on a large graph's view; plain data, to render elsewhere
     (`render_rows`). From `GraphParts` without networkx."""
     if isinstance(G, GraphParts):
-        if G.n_nodes <= max_nodes:
-            return (*G.rows(), "")
-        keep = G.top_view(max_nodes, 3)
-        nodes, edges = G.rows(keep)
-        shown = sum(1 for _, data in nodes if data.get("kind") == CONCEPT)
-        return nodes, edges, _note(shown, len(nodes), G.n_nodes)
+        shown, note = _shown(G, max_nodes)
+        return (*shown.rows(), note)
     view, note = _view(G, max_nodes)
     return list(view.nodes(data=True)), list(view.edges(data=True)), note
+
+
+def _shown(parts: GraphParts, max_nodes: int) -> tuple[GraphParts, str]:
+    """The parts the page shows (all, or for a big graph `GraphParts.top_view`'s) and
+    the note that says so."""
+    if parts.n_nodes <= max_nodes:
+        return parts, ""
+    shown = parts.subset(parts.top_view(max_nodes, 3))
+    return shown, _note(len(shown.concepts), shown.n_nodes, parts.n_nodes)
 
 
 def render_rows(nodes: list[tuple[str, dict]], edges: list[tuple[str, str, dict]],
@@ -121,20 +126,20 @@ def write_html(G: nx.Graph | GraphParts, path: Path, **options) -> None:
     atomic_write(path, render_html(G, **options))
 
 
-def write_rows(path: Path, rows: Rows, options: dict) -> None:
-    """Write the page of `page_rows` (see `render_html`)."""
-    atomic_write(path, render_rows(*rows, **options))
+def write_shown(path: Path, shown: GraphParts, note: str, options: dict) -> None:
+    """Write the page of the parts a page shows and its note (see `send_html_aside`)."""
+    atomic_write(path, render_rows(*shown.rows(), note, **options))
 
 
-def send_html_aside(standby: Standby, G: nx.Graph | GraphParts, path: Path,
-                    **options) -> None:
-    """`write_html`, with the page rendered and written by ``standby`` (a
-    `kg.forking.Standby` of `write_rows`, made ready by `prepare`) once this process
-    has chosen what it shows (a third of the work, without pyvis or networkx). The
-    page is written when ``standby.result()`` returns (it raises what `write_html`
-    would)."""
-    rows = page_rows(G, options.pop("max_nodes", 5000))
-    standby.run(path, rows, options)
+def send_html_aside(standby: Standby, G: GraphParts, path: Path, **options) -> None:
+    """`write_html` of `GraphParts`, with the page rendered and written by ``standby`` (a
+    `kg.forking.Standby` of `write_shown`, made ready by `prepare`) once this process
+    has chosen what it shows (a tenth of the work, without pyvis or networkx; what
+    goes over is the shown part of the graph, not the page's rows, a fifth of their
+    size). The page is written when ``standby.result()`` returns (it raises what
+    `write_html` would)."""
+    shown, note = _shown(G, options.pop("max_nodes", 5000))
+    standby.run(path, shown, note, options)
 
 
 def _vis_node(node: str, data: dict, position: tuple[float, float] | None,
