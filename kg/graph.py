@@ -205,29 +205,21 @@ class GraphParts:
                          if keys is None or (child in keys and parent in keys))
         return G
 
-    def rows(self, keep: set[str] | None = None
-             ) -> tuple[list[tuple[str, dict]], list[tuple[str, str, dict]]]:
-        """The nodes and edges of `to_networkx` (of ``keep``) as the lists networkx gives
+    def rows(self) -> tuple[list[tuple[str, dict]], list[tuple[str, str, dict]]]:
+        """The nodes and edges of `to_networkx` as the lists networkx gives
         (``list(G.nodes(data=True))``, ``list(G.edges(data=True))``, same order, same ends
         first), without making the graph or importing networkx (0.2 s of a rebuild)."""
-        if keep is None:
-            articles, concepts, keys = self.articles, self.concepts, None
-        else:
-            ids = {n[len(ARTICLE) + 1:] for n in keep if n.startswith(f"{ARTICLE}:")}
-            keys = {n[len(CONCEPT) + 1:] for n in keep if n.startswith(f"{CONCEPT}:")}
-            articles = [a for a in self.articles if a.id in ids]
-            concepts = {k: d for k, d in self.concepts.items() if k in keys}
-        nodes = [(article_node(a.id), self.article_data(a)) for a in articles]
-        nodes += [(concept_node(k), dict(d)) for k, d in concepts.items()]
+        nodes = [(article_node(a.id), self.article_data(a)) for a in self.articles]
+        nodes += [(concept_node(k), dict(d)) for k, d in self.concepts.items()]
         edges = [(article_node(a.id), concept_node(key), data)          # an article's
-                 for a in articles for key, data in self.edges_of(a, keys)]  # come first
+                 for a in self.articles for key, data in self.edges_of(a)]   # come first
         edges += [(concept_node(u), concept_node(v), data)
-                  for u, v, data in self.hierarchy_rows(keys)]
+                  for u, v, data in self.hierarchy_rows()]
         return nodes, edges
 
     def subset(self, keep: set[str]) -> GraphParts:
         """The parts of the graph over the nodes ``keep`` (names): small enough to send to
-        another process to show them (its `rows` are ``rows(keep)``)."""
+        another process to show them (its graph is ``to_networkx(keep)``)."""
         ids = {n[len(ARTICLE) + 1:] for n in keep if n.startswith(f"{ARTICLE}:")}
         keys = {n[len(CONCEPT) + 1:] for n in keep if n.startswith(f"{CONCEPT}:")}
         articles = [a for a in self.articles if a.id in ids]
@@ -239,14 +231,12 @@ class GraphParts:
                           [link for link in self.hierarchy if link[0] in keys and link[1] in keys],
                           counts)
 
-    def hierarchy_rows(self, keys: set[str] | None = None) -> list[tuple[str, str, dict]]:
-        """The hierarchy edges (between concepts in ``keys``, or all) as networkx lists
-        them in the graph: ``(key, key, data)`` by the concept met first, then in the
-        order the edges were added to it; a pair added twice keeps the last data."""
+    def hierarchy_rows(self) -> list[tuple[str, str, dict]]:
+        """The hierarchy edges as networkx lists them in the graph: ``(key, key, data)``
+        by the concept met first, then in the order the edges were added to it; a pair
+        added twice keeps the last data."""
         near: dict[str, dict[str, dict]] = {}
         for child, parent, kind in self.hierarchy:
-            if keys is not None and (child not in keys or parent not in keys):
-                continue
             data = near.setdefault(child, {}).get(parent)
             if data is None:
                 data = near[child][parent] = {}
