@@ -381,3 +381,19 @@ def test_a_page_process_that_dies_leaves_the_page_to_this_one(tmp_path, monkeypa
     assert calls == [out / "graph.html"]        # the process died; written here instead
     CliRunner().invoke(main, ["build", "--sample", "-o", str(plain), "-j", "1"])
     assert (out / "graph.html").read_bytes() == (plain / "graph.html").read_bytes()
+
+
+@pytest.mark.parametrize("formats", ["html", "html,json", "graphml,html"])
+def test_every_choice_of_outputs_is_written_alike_by_one_process_or_several(tmp_path, formats):
+    # with two jobs the page has a process of its own, GraphML (when asked for) another
+    written = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / jobs
+        done = CliRunner().invoke(main, ["build", "--sample", "-o", str(out), "-j", jobs,
+                                         "--format", formats])
+        assert done.exit_code == 0, done.output
+        written[jobs] = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()
+                         and not p.name.startswith(".")}
+    assert written["1"] == written["2"]
+    assert "graph.html" in written["2"] and ("graph.graphml" in written["2"]) == \
+        ("graphml" in formats)

@@ -60,9 +60,9 @@ def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> Non
 def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
               aside: int = 1) -> None:
     """Run writer tasks ``(function, args, keywords)``; with ``jobs`` > 1 the first
-    ``aside`` tasks run in a forked process while this one runs the rest (should that
-    process die, they run here after). A task that cannot write its file does not stop
-    the others.
+    ``aside`` tasks (none when 0) run in a forked process while this one runs the rest
+    (should that process die, they run here after). A task that cannot write its file
+    does not stop the others.
 
     Raises
     ------
@@ -70,10 +70,10 @@ def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
         When any task failed, with its message.
     """
     tasks = list(tasks)
-    if jobs < 2 or len(tasks) < 2 or not can_fork():
+    if jobs < 2 or len(tasks) < 2 or aside < 1 or not can_fork():
         _raise(_run_tasks(tasks))
         return
-    aside = max(1, min(aside, len(tasks) - 1))
+    aside = min(aside, len(tasks) - 1)
     child = Forked(_run_tasks, tasks[:aside], daemon=False)     # GraphML may fork in it
     try:
         messages = _run_tasks(tasks[aside:])
