@@ -46,15 +46,12 @@ class Forked:
         if self._child is not None:
             child, self._child = self._child, None
             try:
-                done, value = self._receive.recv()
-            except (EOFError, OSError):
-                done, value = False, "it ended without an answer"
+                done, value = _answer(self._receive, self.function)
             finally:
                 self._receive.close()
                 child.join()
             if done:
                 return value
-            log.debug("a forked %s failed (%s); computed here", self.function.__name__, value)
         return self.function(*self.args)
 
     def close(self) -> None:
@@ -68,11 +65,26 @@ class Forked:
 
 
 def _run(function: Callable[..., Any], args: tuple, send) -> None:
+    send.send(_computed(function, args))
+
+
+def _computed(function: Callable[..., Any], args: tuple) -> tuple[bool, Any]:
+    """In a child: ``(True, value)``, or ``(False, why)`` for the parent to compute it."""
     try:
-        answer = (True, function(*args))
+        return True, function(*args)
     except Exception as err:  # noqa: BLE001 - reported to the parent, which computes it
-        answer = (False, f"{type(err).__name__}: {err}")
-    send.send(answer)
+        return False, f"{type(err).__name__}: {err}"
+
+
+def _answer(talk, function: Callable[..., Any]) -> tuple[bool, Any]:
+    """In the parent: what the child sent (`_computed`), or why there is nothing."""
+    try:
+        done, value = talk.recv()
+    except (EOFError, OSError):
+        done, value = False, "it ended without an answer"
+    if not done:
+        log.debug("a forked %s failed (%s); computed here", function.__name__, value)
+    return done, value
 
 
 class Standby:
@@ -119,14 +131,11 @@ class Standby:
             raise RuntimeError("Standby.result before run")
         if self._child is not None:
             try:
-                done, value = self._talk.recv()
-            except (EOFError, OSError):
-                done, value = False, "it ended without an answer"
+                done, value = _answer(self._talk, self.function)
             finally:
                 self.close()
             if done:
                 return value
-            log.debug("a forked %s failed (%s); computed here", self.function.__name__, value)
         return self.function(*self._args)
 
     def close(self) -> None:
@@ -149,8 +158,4 @@ def _stand_by(prepare: Callable[[], Any] | None, function: Callable[..., Any], t
         args = talk.recv()
     except (EOFError, OSError):
         return                  # nothing to do after all
-    try:
-        answer = (True, function(*args))
-    except Exception as err:  # noqa: BLE001 - reported to the parent, which computes it
-        answer = (False, f"{type(err).__name__}: {err}")
-    talk.send(answer)
+    talk.send(_computed(function, args))

@@ -158,22 +158,17 @@ class GraphParts:
                 "sources": list(a.sources), "url": a.url, "date": a.date,
                 "truncated": a.truncated}
 
-    def edges_of(self, article: Article, keys: set[str] | None = None
-                  ) -> list[tuple[str, dict]]:
-        """``(concept key, edge attributes)`` of one article, sorted by key; with ``keys``,
-        only the edges to those concepts."""
+    def edges_of(self, article: Article) -> list[tuple[str, dict]]:
+        """``(concept key, edge attributes)`` of one article, sorted by key."""
         return [(key, {"kind": "mentions", "count": n, "weight": n, "contexts": contexts})
-                for key, n, contexts in self.edge_rows(article, keys)]
+                for key, n, contexts in self.edge_rows(article)]
 
-    def edge_rows(self, article: Article, keys: set[str] | None = None
-                  ) -> list[tuple[str, int, list[str]]]:
+    def edge_rows(self, article: Article) -> list[tuple[str, int, list[str]]]:
         """`edges_of` as plain rows ``(concept key, mentions, context sentences)``: what
         the writers of large files need, without a dict per edge."""
         spans = self.linked.get(article.id)
         if not spans:
             return []
-        if keys is not None:
-            spans = [span for span in spans if span[2] in keys]
         contexts = _contexts(article.text, spans)
         concepts = self.concepts
         return [(key, n, contexts[key]) for key, n in sorted(self.counts[article.id].items())
@@ -184,25 +179,20 @@ class GraphParts:
         return {"kind": kind, "parent": concept_node(parent), "weight": 1}
 
     def to_networkx(self, keep: set[str] | None = None) -> nx.Graph:
-        """The graph, or with ``keep`` (node names) the part over those nodes."""
+        """The graph, or with ``keep`` (node names) the part over those nodes (the graph
+        of their `subset`)."""
+        if keep is not None:
+            return self.subset(keep).to_networkx()
         import networkx as nx
 
         G = nx.Graph()
-        if keep is None:
-            articles, concepts, keys = self.articles, self.concepts, None
-        else:       # by the names' ids, not a name made for every node
-            ids = {n[len(ARTICLE) + 1:] for n in keep if n.startswith(f"{ARTICLE}:")}
-            keys = {n[len(CONCEPT) + 1:] for n in keep if n.startswith(f"{CONCEPT}:")}
-            articles = [a for a in self.articles if a.id in ids]
-            concepts = {k: d for k, d in self.concepts.items() if k in keys}
-        G.add_nodes_from((article_node(a.id), self.article_data(a)) for a in articles)
-        G.add_nodes_from((concept_node(k), dict(d)) for k, d in concepts.items())
+        G.add_nodes_from((article_node(a.id), self.article_data(a)) for a in self.articles)
+        G.add_nodes_from((concept_node(k), dict(d)) for k, d in self.concepts.items())
         G.add_edges_from((article_node(a.id), concept_node(key), data)
-                         for a in articles for key, data in self.edges_of(a, keys))
+                         for a in self.articles for key, data in self.edges_of(a))
         G.add_edges_from((concept_node(child), concept_node(parent),
                           self.hierarchy_data(parent, kind))
-                         for child, parent, kind in self.hierarchy
-                         if keys is None or (child in keys and parent in keys))
+                         for child, parent, kind in self.hierarchy)
         return G
 
     def rows(self) -> tuple[list[tuple[str, dict]], list[tuple[str, str, dict]]]:

@@ -18,8 +18,8 @@ from pathlib import Path
 from kg.model import Article, Extraction, LexiconEntry
 from kg.store import ExtractionCache, extraction_of
 
-__all__ = ["Workers", "Stream", "share", "start_worker", "extract_batch", "import_spacy", "PARALLEL_FROM",
-           "NOTHING_YET"]
+__all__ = ["Workers", "Stream", "share", "start_worker", "extract_batch", "import_spacy",
+           "PARALLEL_FROM", "NOTHING_YET"]
 
 log = logging.getLogger(__name__)
 
