@@ -225,16 +225,21 @@ class GraphParts:
         """The hierarchy edges as networkx lists them in the graph: ``(key, key, data)``
         by the concept met first, then in the order the edges were added to it; a pair
         added twice keeps the last data."""
-        near: dict[str, dict[str, dict]] = {}
+        data = self.hierarchy_data
+        return [(u, v, data(parent, kind)) for u, v, parent, kind in self.hierarchy_pairs()]
+
+    def hierarchy_pairs(self) -> list[tuple[str, str, str, str]]:
+        """`hierarchy_rows` as plain tuples ``(key, key, parent key, kind)``: the edge's
+        data is `hierarchy_data` of its last two."""
+        near: dict[str, dict[str, tuple[str, str]]] = {}
         for child, parent, kind in self.hierarchy:
-            data = near.setdefault(child, {}).get(parent)
-            if data is None:
-                data = near[child][parent] = {}
-                near.setdefault(parent, {})[child] = data
-            data.update(self.hierarchy_data(parent, kind))
+            # a pair added again (either way round) keeps its place and takes the new data
+            near.setdefault(child, {})[parent] = near.setdefault(parent, {})[child] = \
+                (parent, kind)
         out, seen = [], set()
         for key in sorted(near):        # concepts come in key order
-            out += [(key, other, data) for other, data in near[key].items() if other not in seen]
+            out += [(key, other, *data) for other, data in near[key].items()
+                    if other not in seen]
             seen.add(key)
         return out
 

@@ -397,3 +397,41 @@ def test_every_choice_of_outputs_is_written_alike_by_one_process_or_several(tmp_
     assert written["1"] == written["2"]
     assert "graph.html" in written["2"] and ("graph.graphml" in written["2"]) == \
         ("graphml" in formats)
+
+
+def _family_parts(children: int, extra: tuple[tuple[str, str, str], ...] = ()):
+    """Parts of one article naming many concepts, each a child of one of a few parents."""
+    from kg.graph import graph_parts
+    from kg.model import Article, Concept
+
+    keys = [f"c{i:03d}" for i in range(children)] + [f"p{i}" for i in range(5)]
+    text = " ".join(keys)
+    article = Article("a1", "family", text)
+    spans = {"a1": [(text.index(k), text.index(k) + len(k), k, k) for k in keys]}
+    concepts = [Concept(k, k.upper(), "method", (k,)) for k in keys]
+    hierarchy = [(f"c{i:03d}", f"p{i % 5}", "is_a") for i in range(children)]
+    return graph_parts([article], concepts, spans, hierarchy=[*hierarchy, *extra])
+
+
+def test_a_new_hierarchy_edge_renders_its_run_alone(tmp_path, monkeypatch):
+    import kg.export.graphml as graphml_module
+
+    rendered: list[int] = []
+    render = graphml_module._Plan.render
+    monkeypatch.setattr(graphml_module._Plan, "render",
+                        lambda plan, i: rendered.append(i - plan.bounds[2]) or render(plan, i))
+    before = _family_parts(400)
+    runs = len(graphml_module._runs(before.hierarchy_pairs()))
+    out = tmp_path / "graph.graphml"
+    write_graphml_parts(before, out)
+    assert runs > 20
+    for extra in [(("c007", "c123", "variant_of"),),     # a new edge between two concepts
+                  (("c123", "c007", "variant_of"),),     # the same pair the other way
+                  ()]:                                   # and back
+        after = _family_parts(400, extra)
+        rendered.clear()
+        write_graphml_parts(after, out)
+        assert 1 <= len(rendered) <= 2      # the runs of c007 and c123, nothing else
+        assert min(rendered) >= 0
+        write_graphml_parts(after, tmp_path / "fresh.graphml", reuse=False)
+        assert out.read_bytes() == (tmp_path / "fresh.graphml").read_bytes()
