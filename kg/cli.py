@@ -139,6 +139,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         from kg import pipeline
         from kg.export import (write_all, write_concepts_csv, write_graphml,
                                write_graphml_parts, write_html, write_json, write_merges_csv)
+        from kg.export.graphml import has_index
         from kg.export.html import prepare as prepare_html
         from kg.export.html import send_html_aside, write_shown
         from kg.forking import Standby, can_fork
@@ -233,10 +234,14 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     # tables go aside (the page takes half as long as GraphML).
     if len(parts.articles) >= _GRAPHML_HERE_FROM:
         aside, tasks = pages + tables, graphml
-    elif standby:       # the page's process renders it while this one writes the tables
-        aside = graphml
+    elif standby:
+        # the page's process renders it; the tables are written by this process while it
+        # waits, or when GraphML will be mostly copied from the last file (a rebuild:
+        # then GraphML ends first), beside GraphML
+        copied = reuse and has_index(out / "graph.graphml")
+        aside = graphml + tables if copied else graphml
         tasks = [(send_html_aside, (standby[0], parts, out / "graph.html"), {}),
-                 *pages, *tables, (standby[0].result, (), {})]
+                 *pages, *([] if copied else tables), (standby[0].result, (), {})]
     else:
         aside, tasks = graphml + tables, pages
     write_all(aside + tasks, jobs=jobs, aside=len(aside))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import bisect
-import heapq
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -254,13 +253,29 @@ class GraphParts:
         ranked = sorted(concepts, key=lambda k: (-concepts[k]["articles"], k))
         top = ranked[:max(1, max_nodes // (per_concept + 1))]
         chosen = set(top)
-        by_concept: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for article_id, counts in self.counts.items():
+        # each concept's best articles so far, as (-mentions, id), and the count an
+        # article needs to get in: the articles come in the order of their ids, so once
+        # a concept has its share, a later article gets in only with more mentions
+        best: dict[str, list[tuple[int, str]]] = {key: [] for key in top}
+        needs = dict.fromkeys(top, 0)
+        all_counts = self.counts
+        for article in self.articles if per_concept > 0 else ():
+            counts = all_counts.get(article.id)
+            if not counts:
+                continue
             for key in chosen.intersection(counts):
-                by_concept[key].append((-counts[key], article_id))
+                n = counts[key]
+                if n > needs[key]:
+                    kept = best[key]
+                    kept.append((-n, article.id))
+                    if len(kept) > per_concept:
+                        kept.sort()
+                        kept.pop()
+                    if len(kept) == per_concept:
+                        needs[key] = -max(kept)[0]
         keep = {concept_node(k) for k in top}
         for key in top:      # ties by id: the order of the node names
-            for _, article_id in heapq.nsmallest(per_concept, by_concept[key]):
+            for _, article_id in sorted(best[key]):
                 if len(keep) >= max_nodes:
                     break
                 keep.add(article_node(article_id))

@@ -148,3 +148,29 @@ def test_parts_rows_are_the_lists_networkx_gives(links, kept, whole):
     G = parts.to_networkx(keep)         # the part a page shows is sent as a subset
     shown = parts if keep is None else parts.subset(keep)
     assert shown.rows() == (list(G.nodes(data=True)), list(G.edges(data=True)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(counts=st.dictionaries(st.sampled_from([f"a{i:02d}" for i in range(30)]),
+                              st.dictionaries(st.sampled_from(_KEYS), st.integers(1, 4),
+                                              min_size=1), max_size=30),
+       max_nodes=st.integers(1, 40), per_concept=st.integers(0, 4))
+def test_top_view_takes_the_concepts_with_most_articles_and_their_best_articles(
+        counts, max_nodes, per_concept):
+    articles = [Article(i, i, "text") for i in sorted(counts)]
+    linked = {i: [(0, 1, key, key) for key, n in tally.items() for _ in range(n)]
+              for i, tally in counts.items()}
+    concepts = [Concept(k, k.upper(), "method", (k,)) for k in _KEYS]
+    parts = graph_parts(articles, concepts, linked)
+    # what the viewer promises, computed the plain way: concepts by articles (ties by
+    # key), then each one's articles by mentions (ties by id), while there is room
+    ranked = sorted(parts.concepts, key=lambda k: (-parts.concepts[k]["articles"], k))
+    top = ranked[:max(1, max_nodes // (per_concept + 1))]
+    expected = {f"concept:{k}" for k in top}
+    for key in top:
+        best = sorted((-tally[key], i) for i, tally in counts.items() if key in tally)
+        for _, article_id in best[:per_concept]:
+            if len(expected) >= max_nodes:
+                break
+            expected.add(f"article:{article_id}")
+    assert parts.top_view(max_nodes, per_concept) == expected

@@ -24,7 +24,7 @@ from kg.model import Article
 if TYPE_CHECKING:       # networkx is imported where a graph is made
     import networkx as nx
 
-__all__ = ["write_graphml", "write_graphml_parts"]
+__all__ = ["write_graphml", "write_graphml_parts", "has_index"]
 
 
 def _scalar(value):
@@ -102,7 +102,7 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
     samples += [("edge", first[1])] if first else []
     samples += [("edge", parts.hierarchy_data(p, k)) for _, p, k in parts.hierarchy[:1]]
     table = _KeyTable(samples)
-    index_path = path.with_name(f".{path.name}.index")
+    index_path = _index_path(path)
     stamp = (_GRAPHML_VERSION, table.header(False))
     with contextlib.ExitStack() as stack:
         old, known = _read_index(path, index_path, stamp) if reuse else (None, {})
@@ -339,6 +339,16 @@ def _signature(article: Article, spans: list) -> bytes:
     return _hash((article.id, article.title, article.text, article.sources, article.url,
                   article.date, article.truncated, MAX_CONTEXTS, TEXT_LIMIT,
                   spans))
+
+
+def _index_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.index")
+
+
+def has_index(path: Path) -> bool:
+    """Whether the GraphML file at ``path`` has the index a rewrite copies parts by (it
+    is checked when used: a stale one is ignored)."""
+    return _index_path(Path(path)).is_file()
 
 
 def _read_index(path: Path, index_path: Path, stamp):
