@@ -86,7 +86,7 @@ def write_graphml_parts(parts: GraphParts, path: Path, *, reuse: bool = True,
     """Write the graph of ``parts`` as GraphML, the same bytes as `write_graphml` of
     ``parts.to_networkx()``, without making that graph.
 
-    With ``reuse``, each part (an article's node, its edges, a concept's node, the
+    With ``reuse``, each part (an article's node, its edges, a concept's node, a run of
     hierarchy edges) that is unchanged since the last write to ``path`` is copied from the
     old file instead of written again: a hidden index beside it (``.graph.graphml.index``)
     records where each part lies and a hash of what it was made from. The index is
