@@ -31,16 +31,9 @@ class Forked:
         self.function, self.args = function, args
         self._child = None
         if can_fork():
-            context = mp.get_context("fork")
-            self._receive, send = context.Pipe(duplex=False)
-            child = context.Process(target=_run, args=(function, args, send), daemon=daemon)
-            try:
-                child.start()
-                self._child = child
-            except Exception as err:  # noqa: BLE001 - no process (a limit, a daemon): here
-                log.debug("no process for %s (%s); computed here", function.__name__, err)
-                self._receive.close()
-            send.close()
+            self._receive, send = mp.get_context("fork").Pipe(duplex=False)
+            self._child = _start(function, _run, (function, args, send), self._receive, send,
+                                 daemon=daemon)
 
     def result(self) -> Any:
         if self._child is not None:
@@ -62,6 +55,23 @@ class Forked:
                 self._receive.recv()
             self._receive.close()
             child.join()
+
+
+def _start(function: Callable[..., Any], target: Callable[..., None], args: tuple, ours,
+           theirs, *, daemon: bool):
+    """A child forked to run ``target(*args)`` for ``function``, or None when no process
+    could start (a limit; a daemon cannot have children): then ``ours``, this process's
+    end of the pipe, is closed too. ``theirs`` is the child's end: closed here either
+    way."""
+    child = mp.get_context("fork").Process(target=target, args=args, daemon=daemon)
+    try:
+        child.start()
+    except Exception as err:  # noqa: BLE001 - no process: computed here
+        log.debug("no process for %s (%s); computed here", function.__name__, err)
+        ours.close()
+        child = None
+    theirs.close()
+    return child
 
 
 def _run(function: Callable[..., Any], args: tuple, send) -> None:
@@ -103,17 +113,9 @@ class Standby:
         self._args: tuple | None = None
         self._child = None
         if can_fork():
-            context = mp.get_context("fork")
-            self._talk, theirs = context.Pipe()
-            child = context.Process(target=_stand_by,
-                                    args=(prepare, function, theirs, self._talk), daemon=True)
-            try:
-                child.start()
-                self._child = child
-            except Exception as err:  # noqa: BLE001 - no process: computed here
-                log.debug("no process for %s (%s); computed here", function.__name__, err)
-                self._talk.close()
-            theirs.close()
+            self._talk, theirs = mp.get_context("fork").Pipe()
+            self._child = _start(function, _stand_by, (prepare, function, theirs, self._talk),
+                                 self._talk, theirs, daemon=True)
 
     def run(self, *args: Any) -> None:
         """Send the child the arguments (once)."""

@@ -210,8 +210,8 @@ class Stream(_Pool):
     read, so on a large first build the reading costs almost nothing. Only a few batches
     are queued at a time: an article the reading later merges into a longer copy may be
     extracted for nothing, but only while the workers would otherwise wait.
-    `kg.pipeline.build` takes the stream as ``stream`` and extracts what is left. Use as a context manager; `start`
-    gives None with one job or where processes cannot be forked.
+    `kg.pipeline.build` takes the stream as ``stream`` and extracts what is left. Use as a
+    context manager; `start` gives None with one job or where processes cannot be forked.
     """
 
     def __init__(self, lexicon: Sequence[LexiconEntry], cache: ExtractionCache | None,

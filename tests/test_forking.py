@@ -94,3 +94,16 @@ def test_a_standby_never_sent_anything_ends():
     assert child is not None and child.exitcode == 0
     with pytest.raises(RuntimeError):
         job.result()
+
+
+def test_where_no_process_can_start_the_work_is_done_here(monkeypatch):
+    import multiprocessing.context
+
+    def refuse(self):
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", refuse)
+    assert Forked(os.getpid).result() == os.getpid()
+    job = Standby(None, os.getpid)
+    job.run()
+    assert job.result() == os.getpid()

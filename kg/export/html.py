@@ -135,8 +135,9 @@ def send_html_aside(standby: Standby, G: GraphParts, path: Path, **options) -> N
     """`write_html` of `GraphParts`, with the page rendered and written by ``standby`` (a
     `kg.forking.Standby` of `write_shown`, made ready by `prepare`) once this process
     has chosen what it shows (a third of the work, without pyvis or networkx; what
-    goes over is the shown part of the graph, half the size of the page's rows). The page is written when ``standby.result()`` returns (it raises what
-    `write_html` would)."""
+    goes over is the shown part of the graph, half the size of the page's rows). The
+    page is written when ``standby.result()`` returns (it raises what `write_html`
+    would)."""
     shown, note = _shown(G, options.pop("max_nodes", 5000))
     standby.run(path, shown, note, options)
 
