@@ -11,16 +11,16 @@ import multiprocessing as mp
 import pickle
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kg.graph import GraphParts, graph_parts
-from kg.link import LinkResult, link_concepts, warm_names
+from kg.link import LinkResult, SurfaceStats, link_concepts, warm_names
 from kg.link.candidates import VocabIndex, vocabulary_index
 from kg import workers as _workers
-from kg.model import Article, Extraction, LexiconEntry, Mention
+from kg.model import Article, Extraction, LexiconEntry
 from kg.store import ExtractionCache, extraction_of, extractor_fingerprint
 from kg.workers import PARALLEL_FROM, Stream, Workers
 
@@ -171,33 +171,54 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         _workers.share()
 
 
+class _Tally:
+    """The linker's statistics of extractions, counted as they come in (each once)."""
+
+    def __init__(self) -> None:
+        self.stats = SurfaceStats()
+        self.counted: set[str] = set()      # article ids
+
+    def add(self, extractions: Iterable[Extraction]) -> set[str]:
+        """Count in the extractions not counted yet; return the new surface forms."""
+        new: set[str] = set()
+        for e in extractions:
+            if e.article_id not in self.counted:
+                self.counted.add(e.article_id)
+                new |= self.stats.add(e.mentions)
+        return new
+
+    def of(self, extractions: Sequence[Extraction]) -> SurfaceStats:
+        """The statistics of exactly ``extractions``."""
+        if not self.counted <= {e.article_id for e in extractions}:
+            return SurfaceStats(m for e in extractions for m in e.mentions)
+        self.add(extractions)
+        return self.stats
+
+
 def _while_waiting(received: Callable[[], list[dict[str, Extraction]]],
-                   index: Callable[[], VocabIndex], idle: Callable[[], None] | None
-                   ) -> Iterator[None]:
+                   index: Callable[[], VocabIndex], idle: Callable[[], None] | None,
+                   tally: _Tally) -> Iterator[None]:
     """Work for the time this process would wait for the extraction workers, in short
     steps: the caller's own; the linker's index of the vocabulary (0.4 s to make when no
-    cache holds it); the linker's look-ups of the names extracted so far (kept by their
-    caches), as ``received`` gives them, in order (the dicts only grow)."""
+    cache holds it); then, as ``received`` gives extractions (in order: the dicts only
+    grow), the linker's statistics of them (``tally``) and its look-ups of the names
+    they bring (kept by the look-ups' caches)."""
     if idle is not None:
         idle()
         yield
     index()
     yield
-    seen: set[str] = set()
     done = [0] * len(received())
     while True:
-        names: set[str] = set()
+        fresh: list[Extraction] = []
         for i, extractions in enumerate(received()):
-            fresh = list(itertools.islice(extractions.values(), done[i], None))
-            done[i] += len(fresh)
-            names.update(m.surface for e in fresh for m in e.mentions)
-        names = sorted(names - seen)
-        if not names:
+            fresh += itertools.islice(extractions.values(), done[i], None)
+            done[i] = len(extractions)
+        if not fresh:
             yield _workers.NOTHING_YET       # until more results come in
             continue
-        seen.update(names)
-        for start in range(0, len(names), 2000):
-            warm_names(names[start:start + 2000], index())
+        for start in range(0, len(fresh), 2000):
+            warm_names(sorted(tally.add(fresh[start:start + 2000])), index())
             yield
 
 
@@ -277,10 +298,11 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         workers = None
     started = workers or stream          # processes already at work, if any
     fresh: dict[str, Extraction] = {}
+    tally = _Tally()
     with contextlib.ExitStack() as stack:
         if started is not None:
             running = started.extract(todo, idle=_while_waiting(lambda: [cached, fresh],
-                                                                index, idle))
+                                                                index, idle, tally))
         else:
             running = stack.enter_context(_extraction(
                 todo, lexicon, jobs=jobs, cache=cache, size=len(articles)))
@@ -310,10 +332,9 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         on_stage("extract")
 
     start = time.perf_counter()
-    mentions: list[Mention] = [m for e in extractions for m in e.mentions]
     pairs = [p for e in extractions for p in e.pairs]
-    link = link_concepts(mentions, lexicon, pairs=pairs, threshold=threshold, forced=forced,
-                         forbidden=forbidden, dropped=dropped, index=index(),
+    link = link_concepts(tally.of(extractions), lexicon, pairs=pairs, threshold=threshold,
+                         forced=forced, forbidden=forbidden, dropped=dropped, index=index(),
                          jobs=jobs)
     timings["link"] = time.perf_counter() - start
     if on_stage:

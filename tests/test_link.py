@@ -147,6 +147,58 @@ def test_linking_is_deterministic_and_order_free(lexicon, names, rng):
                     one.concepts[one.key_of[a]].origin == "vocabulary"
 
 
+def test_a_tie_between_types_is_settled_by_name_not_by_the_order_seen(lexicon):
+    # FooNet is called a model twice and a method twice
+    mentions = [Mention(str(i), "FooNet", "", 0, 6, "discovered", kind)
+                for i, kind in enumerate(["model", "method", "model", "method"])]
+    kinds = set()
+    for order in (mentions, mentions[::-1]):
+        result = link_concepts(order, lexicon)
+        kinds.add(result.concepts[result.key_of["FooNet"]].type)
+    assert kinds == {"method"}
+
+
+SURFACES = st.sampled_from(["LoRA", "FooNet", "BarViT", "投机解码", "MTP"])
+MENTIONS = st.builds(Mention, st.sampled_from("abcdef"), SURFACES, st.sampled_from(["", "k"]),
+                     st.just(0), st.just(3), st.sampled_from(["vocabulary", "discovered"]),
+                     st.sampled_from(["", "model", "method"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(MENTIONS, max_size=30), st.randoms(use_true_random=False))
+def test_statistics_added_in_parts_are_those_of_the_whole(mentions, rng):
+    from kg.link import SurfaceStats
+    from kg.model import Extraction
+    from kg.pipeline import _Tally
+
+    by_article = {}
+    for m in mentions:
+        by_article.setdefault(m.article_id, []).append(m)
+    extractions = [Extraction(a, tuple(ms)) for a, ms in sorted(by_article.items())]
+    tally = _Tally()
+    arrived = [e for e in extractions if rng.random() < 0.7]    # as results came in
+    arrived += rng.sample(arrived, len(arrived) // 2)           # some offered twice
+    rng.shuffle(arrived)
+    for start in range(0, len(arrived), 3):
+        tally.add(arrived[start:start + 3])
+    whole = SurfaceStats(m for e in extractions for m in e.mentions)
+    parts = tally.of(extractions)
+    for field in ("counts", "types", "origins", "vocab_names"):
+        assert dict(getattr(parts, field)) == dict(getattr(whole, field))
+
+
+def test_statistics_of_extractions_counted_then_dropped_are_made_again():
+    from kg.model import Extraction
+    from kg.pipeline import _Tally
+
+    kept = Extraction("a", (Mention("a", "LoRA", "lora", 0, 4, "vocabulary"),))
+    dropped = Extraction("b", (Mention("b", "FooNet", "", 0, 6, "discovered", "model"),))
+    tally = _Tally()
+    tally.add([kept, dropped])
+    stats = tally.of([kept])
+    assert dict(stats.counts) == {"LoRA": 1} and "FooNet" not in stats.types
+
+
 def test_fuzzy_scoring_in_a_second_process_links_the_same(lexicon, monkeypatch):
     import kg.link as link_module
 

@@ -17,8 +17,8 @@ from kg.link.naming import find_variants, guess_type, restore_separators
 from kg.model import AliasPair, Concept, LexiconEntry, Mention
 from kg.names import abbreviation_matches, compact, initials, normalize, singular
 
-__all__ = ["Linker", "LinkResult", "Merge", "conflict", "candidate_pairs", "link_concepts",
-           "warm_names",
+__all__ = ["Linker", "LinkResult", "Merge", "SurfaceStats", "conflict", "candidate_pairs",
+           "link_concepts", "warm_names",
            "same_concept", "restore_separators", "normalize", "compact"]
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -45,7 +45,8 @@ class LinkResult:
         return self.key_of.get(mention.surface)
 
 
-def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], *,
+def link_concepts(mentions: Iterable[Mention] | SurfaceStats,
+                  lexicon: Sequence[LexiconEntry], *,
                   pairs: Iterable[AliasPair] = (), threshold: float = 92.0,
                   forced: Iterable[tuple[str, str]] = (),
                   forbidden: Iterable[tuple[str, str]] = (),
@@ -62,8 +63,10 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
 
     Parameters
     ----------
-    mentions : iterable of Mention
-        Vocabulary mentions carry their key; discovered ones carry ``""``.
+    mentions : iterable of Mention, or SurfaceStats
+        Vocabulary mentions carry their key; discovered ones carry ``""``. Linking needs
+        only what they say about each surface form: a caller that gathered that as
+        they came (a `SurfaceStats`) gives it instead.
     lexicon : sequence of LexiconEntry
     pairs : iterable of AliasPair
         Names the articles define as one concept.
@@ -83,7 +86,7 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     -------
     LinkResult
     """
-    mentions = list(mentions)
+    stats = mentions if isinstance(mentions, SurfaceStats) else SurfaceStats(mentions)
     # each definition once, from its first article: a repeat of a pair right after it
     # (the order is by names) finds the two already joined, or refused as before
     first: dict[tuple[str, str], str] = {}
@@ -97,7 +100,7 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     by_key = index.by_key
     linker = Linker(forbidden)
     merges: dict[str, Merge] = {}
-    surfaces = sorted({m.surface for m in mentions} | {n for p in pairs for n in p[:2]})
+    surfaces = sorted(stats.counts.keys() | {n for p in pairs for n in p[:2]})
     drop_keys = {index.key_of(d) for d in dropped} - {None}
     forced = sorted(forced)
     forced_names = {n for pair in forced for n in pair}
@@ -105,7 +108,6 @@ def link_concepts(mentions: Iterable[Mention], lexicon: Sequence[LexiconEntry], 
     if not dropped:     # the fuzzy candidates are scored aside while the rest is done here
         kept = surfaces
         fuzzy = _scored_aside(kept, index, threshold, jobs)
-    stats = _SurfaceStats(mentions)
     vocab_names = stats.vocab_names
     keys = {name: vocab_names.get(name) or index.key_of(name) for name in surfaces}
     skipped = {name for name in surfaces if compact(name) in drop or keys[name] in drop_keys}
@@ -211,26 +213,43 @@ def _terms(entry: LexiconEntry) -> frozenset[str]:
     return frozenset(normalize(t) for t in entry.terms)
 
 
-class _SurfaceStats:
-    """What the mentions say about each surface form, gathered in one pass."""
+class SurfaceStats:
+    """What mentions say about each surface form: how often it occurs, the types and
+    origins it was found with, and its vocabulary key. Additive: the statistics of
+    several groups of mentions, added in any order, are those of all of them at once.
 
-    def __init__(self, mentions: Sequence[Mention]) -> None:
+    >>> stats = SurfaceStats([Mention("a", "LoRA", "lora", 0, 4, "vocabulary")])
+    >>> stats.add([Mention("b", "LoRA", "lora", 3, 7, "vocabulary")])
+    set()
+    >>> stats.counts["LoRA"], stats.vocab_names["LoRA"]
+    (2, 'lora')
+    """
+
+    def __init__(self, mentions: Iterable[Mention] = ()) -> None:
         self.counts: dict[str, int] = defaultdict(int)
         self.types: dict[str, Counter] = defaultdict(Counter)
         self.origins: dict[str, set[str]] = defaultdict(set)
         self.vocab_names: dict[str, str] = {}
+        self.add(mentions)
+
+    def add(self, mentions: Iterable[Mention]) -> set[str]:
+        """Count ``mentions`` in; return the surface forms not seen before."""
         counts, types, origins, vocab = self.counts, self.types, self.origins, self.vocab_names
+        new = set()
         for m in mentions:
             surface = m.surface
+            if surface not in counts:
+                new.add(surface)
             counts[surface] += 1
             if m.type:
                 types[surface][m.type] += 1
             origins[surface].add(m.origin)
             if m.concept_key and surface not in vocab:
-                vocab[surface] = m.concept_key
+                vocab[surface] = m.concept_key    # a surface form has one key: the same
+        return new                                # text matches the same vocabulary term
 
 
-def _result(linker: Linker, stats: _SurfaceStats, by_key: dict[str, LexiconEntry],
+def _result(linker: Linker, stats: SurfaceStats, by_key: dict[str, LexiconEntry],
             merges: dict[str, Merge], seen: set[str]) -> LinkResult:
     counts, types, origins = stats.counts, stats.types, stats.origins
     concepts: dict[str, Concept] = {}
@@ -262,7 +281,9 @@ def _result(linker: Linker, stats: _SurfaceStats, by_key: dict[str, LexiconEntry
                 tally = Counter()
                 for n in names:
                     tally.update(types.get(n, ()))
-            kind = tally.most_common(1)[0][0] if tally else guess_type(name)
+            # the commonest type; on a tie the first by name, never the first seen
+            kind = min(tally.items(), key=lambda t: (-t[1], t[0]))[0] if tally \
+                else guess_type(name)
             origin = "definition" if any("definition" in origins[n] for n in names) \
                 else "discovered"
             aliases, is_a = tuple(names), ()
