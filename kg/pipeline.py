@@ -138,11 +138,12 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     """Start extracting ``articles``; yield an iterator of ``(batch, extractions)``.
 
     In a build of ``size`` articles or more, with ``jobs`` > 1, the batches go to worker
-    processes forked from this one at once, so the caller can do other work (decode the
-    cached articles) while they run; they send back plain tuples, never spaCy Docs. A
-    worker loads the pipeline from the cache's pickle itself when this process has none:
-    then this process never imports spaCy. Otherwise the batches are extracted here, one
-    by one, as the iterator is read.
+    processes started at once (`kg.workers.Forks`), so the caller can do other work
+    (decode the cached articles) while they run; they send back plain tuples, never spaCy
+    Docs. The first worker loads the pipeline from the cache's pickle itself when this
+    process has none (then this process never imports spaCy); the others are forked from
+    it. A batch whose worker failed is extracted here. Otherwise the batches are
+    extracted here, one by one, as the iterator is read.
     """
     size_of = _workers._BATCH
     batches = [list(articles[i:i + size_of]) for i in range(0, len(articles), size_of)]
@@ -161,14 +162,32 @@ def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     if nlp is None and blob is None:
         nlp = load_pipeline(lexicon, cache)
     _workers.share(nlp, blob, lexicon)
+    forks = None
     try:
-        with mp.get_context("fork").Pool(min(jobs, len(batches)),
-                                         initializer=_workers.start_worker) as pool:
-            done = pool.imap(_workers.extract_batch, batches)
-            yield ((batch, [extraction_of(*r) for r in records])
-                   for batch, records in zip(batches, done))
+        forks = _workers.Forks(min(jobs, len(batches)))
+        tasks = [forks.submit(_workers.extract_batch, batch) for batch in batches]
+        yield _results(batches, tasks,
+                       functools.cache(lambda: nlp or load_pipeline(lexicon, cache)))
     finally:
+        if forks is not None:
+            forks.close()
         _workers.share()
+
+
+def _results(batches: list[list[Article]], tasks: list[_workers.Task], nlp: Callable
+             ) -> Iterator[tuple[list[Article], list[Extraction]]]:
+    """Each batch with its extractions, as the workers send them; a batch whose worker
+    failed (or died) is extracted here."""
+    for batch, task in zip(batches, tasks):
+        try:
+            records = task.get()
+        except _workers.WorkerError as err:
+            log.debug("an extraction worker failed (%s); extracted here", err)
+            from kg.extract import extract
+
+            yield batch, list(extract(batch, nlp()))
+        else:
+            yield batch, [extraction_of(*r) for r in records]
 
 
 class _Tally:
@@ -321,7 +340,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         if blob is not None:
             cache.save_artifact("pipeline", blob)
     for pool in given:
-        pool.close()            # done: no pool threads are left when linking forks
+        pool.close()            # done: the workers end before linking forks processes
     by_id = {**cached, **fresh}
     missing = [a for a in articles if a.id not in by_id]     # damaged cache entries
     if missing:

@@ -6,20 +6,29 @@ before the rest of kg is imported, so the worker's own start-up begins sooner.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import gc
 import logging
 import multiprocessing as mp
+import multiprocessing.connection
+import os
 import pickle
+import queue
+import signal
 import sys
+import threading
+import time
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from kg.model import Article, Extraction, LexiconEntry
 from kg.store import ExtractionCache, extraction_of
 
-__all__ = ["Workers", "Stream", "share", "start_worker", "extract_batch", "import_spacy",
-           "PARALLEL_FROM", "NOTHING_YET"]
+__all__ = ["Workers", "Stream", "Forks", "share", "start_worker", "extract_batch",
+           "import_spacy", "PARALLEL_FROM", "NOTHING_YET"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +41,9 @@ _BATCH = 500
 
 
 def start_worker(warm: bool = False) -> None:
-    """A worker's initializer; it must not raise (the pool would start it again)."""
+    """Give this worker its pipeline (`Forks` runs it in the first worker, which the
+    others are forked from). It must not raise: a worker without a pipeline fails its
+    tasks, and the caller extracts their articles itself."""
     global _NLP, _MADE
     gc.enable()     # the kg command runs without the collector; workers keep it, a safety net
     if _NLP is None:
@@ -90,6 +101,200 @@ def extract_batch(batch: list[Article]) -> list[tuple]:
              [(p.long, p.short) for p in e.pairs]) for e in extract(batch, _NLP)]
 
 
+class WorkerError(RuntimeError):
+    """A task a worker could not do: it raised, or the worker is gone."""
+
+
+class Task:
+    """The result of a task given to `Forks`, when it comes."""
+
+    def __init__(self, forks: Forks, number: int) -> None:
+        self.forks, self.number = forks, number
+
+    def ready(self) -> bool:
+        if self.number not in self.forks.results:
+            self.forks.poll(0.0)
+        return self.number in self.forks.results
+
+    def get(self) -> Any:
+        """The task's value; `WorkerError` when it raised or its worker is gone."""
+        while self.number not in self.forks.results:
+            self.forks.poll(None)
+        error, value = self.forks.results[self.number]
+        if error is not None:
+            raise WorkerError(error)
+        return value
+
+
+class Forks:
+    """Worker processes that start from one: the first makes the pipeline (`start_worker`),
+    then forks the others from itself, so the pipeline is made once (importing spaCy and
+    making the matcher: 1 s of CPU each) and shared by copy-on-write.
+
+    Tasks (a function and its arguments, pickled) go to the workers that are ready, two at
+    a time each, in the order given; each worker reads its pipe in a thread, so sending to
+    it never waits for its work. A worker that dies fails the task it was doing
+    (`WorkerError`), and the others take the tasks it had not begun; this process never
+    waits on a worker that is gone. Workers ignore
+    Ctrl-C (this process stops them) and end when their pipe closes (`close`).
+    """
+
+    AHEAD = 2       # tasks sent to a worker before it answers
+
+    def __init__(self, processes: int, *, warm: bool = False) -> None:
+        pipes = [mp.Pipe() for _ in range(processes)]
+        self.conns = [ours for ours, _ in pipes]
+        theirs = [end for _, end in pipes]
+        self.process = mp.get_context("fork").Process(target=_first_worker,
+                                                      args=(theirs, self.conns, warm),
+                                                      daemon=True)
+        self.process.start()
+        for end in theirs:
+            end.close()
+        self.alive = set(range(processes))
+        self.ready: set[int] = set()
+        self.pids: dict[int, int] = {}
+        self.waiting: collections.deque[int] = collections.deque()
+        self.count = 0
+        self.tasks: dict[int, tuple] = {}
+        self.sent: dict[int, list[int]] = {i: [] for i in range(processes)}
+        self.results: dict[int, tuple[str | None, Any]] = {}
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Task:
+        number = self.count
+        self.count += 1
+        self.tasks[number] = (number, function, args)
+        self.waiting.append(number)
+        self._dispatch()
+        return Task(self, number)
+
+    def _dispatch(self) -> None:
+        for worker in sorted(self.ready, key=lambda w: len(self.sent[w])):
+            while self.waiting and worker in self.ready and len(self.sent[worker]) < self.AHEAD:
+                number = self.waiting.popleft()
+                self.sent[worker].append(number)
+                try:
+                    self.conns[worker].send(self.tasks[number])
+                except (OSError, ValueError) as err:
+                    self._lost(worker, f"could not be sent a task ({err})")
+        if not self.alive:
+            while self.waiting:
+                self._done(self.waiting.popleft(), "no extraction worker is left", None)
+
+    def poll(self, timeout: float | None) -> None:
+        """Take what the workers sent, waiting up to ``timeout`` s (None: until some
+        worker sends something or ends)."""
+        if not self.alive:
+            self._dispatch()
+            return
+        by_conn = {self.conns[w]: w for w in self.alive}
+        for conn in mp.connection.wait(list(by_conn), timeout):
+            worker = by_conn[conn]
+            try:
+                message = conn.recv()
+            except (EOFError, OSError) as err:
+                self._lost(worker, f"ended ({err or 'its pipe closed'})")
+                continue
+            if message[0] == "ready":
+                self.ready.add(worker)
+                self.pids[worker] = message[1]
+            else:
+                number, error, value = message
+                self.sent[worker].remove(number)
+                self._done(number, error, value)
+        self._dispatch()
+
+    def _done(self, number: int, error: str | None, value: Any) -> None:
+        self.tasks.pop(number, None)
+        self.results[number] = (error, value)
+
+    def _lost(self, worker: int, why: str) -> None:
+        if worker not in self.alive:
+            return
+        log.debug("extraction worker %d %s", worker, why)
+        self.alive.discard(worker)
+        self.ready.discard(worker)
+        self.conns[worker].close()
+        running, *queued = self.sent.pop(worker) or [None]
+        if running is not None:         # a worker does its tasks in order: the first of
+            self._done(running, f"its worker {why}", None)     # them was running
+        self.waiting.extendleft(reversed(queued))       # the others go to other workers
+        self.sent[worker] = []
+
+    def close(self) -> None:
+        """Stop the workers: they end when their pipes close, or are killed after 2 s."""
+        for conn in self.conns:
+            conn.close()
+        self.alive.clear()
+        self.process.join(2.0)
+        if self.process.is_alive():
+            for pid in self.pids.values():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            self.process.kill()
+            self.process.join()
+
+
+def _first_worker(ends: list, parents: list, warm: bool) -> None:
+    """The first worker: make the pipeline, fork the others from this process, serve."""
+    for conn in parents:
+        conn.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    start_worker(warm)
+    children = []
+    for end in ends[1:]:
+        try:
+            pid = os.fork()
+        except OSError as err:
+            log.debug("an extraction worker could not be forked (%s)", err)
+            end.close()             # this process's end: the parent sees it gone
+            continue
+        if pid == 0:
+            try:
+                for other in ends:
+                    if other is not end:
+                        other.close()
+                _serve(end)
+            finally:
+                os._exit(0)
+        children.append(pid)
+        end.close()
+    _serve(ends[0])
+    for pid in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _serve(conn) -> None:
+    """Do the tasks that come on ``conn`` until it closes; a thread reads it meanwhile."""
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            while True:
+                inbox.put(conn.recv())
+        except (EOFError, OSError):
+            inbox.put(None)
+
+    try:
+        conn.send(("ready", os.getpid()))
+    except OSError:
+        return
+    threading.Thread(target=read, daemon=True).start()
+    while (task := inbox.get()) is not None:
+        number, function, args = task
+        try:
+            reply = (number, None, function(*args))
+        except Exception as err:  # noqa: BLE001 - reported to the parent
+            reply = (number, f"{type(err).__name__}: {err}", None)
+        try:
+            conn.send(reply)
+        except (OSError, EOFError):
+            return
+        except Exception as err:  # noqa: BLE001 - a value that does not pickle
+            conn.send((number, f"its result could not be sent ({err})", None))
+
+
 class _Pool:
     """Extraction worker processes, forked with this module's globals set (the pipeline's
     pickle or the vocabulary to make it from); `extract` gives the results of any
@@ -98,8 +303,7 @@ class _Pool:
     def __init__(self, processes: int, blob: bytes | None, lexicon: Sequence[LexiconEntry],
                  *, warm: bool = False, cache: ExtractionCache | None = None) -> None:
         share(None, blob, lexicon)
-        self.pool = mp.get_context("fork").Pool(processes, initializer=start_worker,
-                                                initargs=(warm,))
+        self.pool = Forks(processes, warm=warm)
         self.cache = cache          # articles it holds are not submitted
         self.batches: list = []                                  # AsyncResult per batch
         self.where: dict[tuple[str, bool], tuple[int, int]] = {}  # -> (batch, position)
@@ -112,7 +316,7 @@ class _Pool:
         if batch:
             for position, article in enumerate(batch):
                 self.where[(article.text, article.truncated)] = (len(self.batches), position)
-            self.batches.append(self.pool.apply_async(extract_batch, (batch,)))
+            self.batches.append(self.pool.submit(extract_batch, batch))
 
     def extract(self, articles: Sequence[Article], *, idle: Iterator | None = None
                 ) -> Iterator[tuple[list[Article], list[Extraction]]]:
@@ -155,8 +359,7 @@ class _Pool:
 
     def close(self) -> None:
         """Stop the workers (again: nothing)."""
-        self.pool.terminate()
-        self.pool.join()
+        self.pool.close()
         share()
 
     def __enter__(self):
@@ -245,7 +448,10 @@ class Stream(_Pool):
 
     def blob(self) -> bytes | None:
         """The pipeline a worker made, pickled as made (to keep in the cache)."""
-        return self.pool.apply(_pipeline_blob)
+        try:
+            return self.pool.submit(_pipeline_blob).get()
+        except WorkerError:
+            return None
 
 
 def share(nlp=None, blob: bytes | None = None, lexicon: Sequence[LexiconEntry] = ()) -> None:

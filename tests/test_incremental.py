@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -174,6 +175,79 @@ def test_extraction_started_while_reading_gives_the_same_build(lexicon, tmp_path
     assert again.reused == len(articles) and again.extractions == plain.extractions
     assert pipeline.Stream.start(lexicon, None, jobs=1) is None
     cache.close()
+
+
+def _die() -> None:
+    os._exit(3)
+
+
+def _pid_after(seconds: float, which=os.getpid) -> int:
+    time.sleep(seconds)
+    return which()
+
+
+def _made(path: str) -> None:
+    with open(path, "a") as out:
+        out.write(f"{os.getpid()}\n")
+
+
+def test_the_workers_fork_from_the_one_that_made_the_pipeline(tmp_path, monkeypatch):
+    made = tmp_path / "made"
+    monkeypatch.setattr(workers, "start_worker", lambda warm=False: _made(str(made)))
+    forks = workers.Forks(2)
+    try:
+        # each task takes long enough for both workers to get some (two at a time)
+        pids = {task.get() for task in [forks.submit(_pid_after, 0.3) for _ in range(4)]}
+        parents = {task.get() for task in [forks.submit(_pid_after, 0.3, os.getppid)
+                                           for _ in range(4)]}
+    finally:
+        forks.close()
+    starter = int(made.read_text())          # one worker made it, once
+    assert len(pids) == 2 and starter in pids
+    assert parents == {os.getpid(), starter}          # the other is its child
+
+
+def test_a_worker_that_dies_fails_its_tasks_and_the_others_go_on():
+    forks = workers.Forks(2)
+    try:
+        first = [forks.submit(_pid_after, 0.2) for _ in range(4)]    # two to each
+        dying = forks.submit(_die)
+        after = [forks.submit(os.getpid) for _ in range(6)]   # one waits behind _die
+        with pytest.raises(workers.WorkerError, match="ended"):
+            dying.get()
+        assert len({t.get() for t in first}) == 2
+        survivor = {t.get() for t in after}     # all done, by the other worker
+        assert len(survivor) == 1 and forks.submit(os.getpid).get() in survivor
+        last = forks.submit(_die)
+        with pytest.raises(workers.WorkerError):
+            last.get()
+        with pytest.raises(workers.WorkerError, match="no extraction worker"):
+            forks.submit(os.getpid).get()           # none left: an error, not a wait
+    finally:
+        forks.close()
+
+
+def _extract_or_die(batch):
+    if any("Medusa" in a.text for a in batch):
+        os._exit(3)
+    return _real_extract_batch(batch)
+
+
+_real_extract_batch = workers.extract_batch
+
+
+def test_articles_of_a_worker_that_died_are_extracted_here(lexicon, tmp_path, monkeypatch):
+    monkeypatch.setattr(workers, "_BATCH", 7)
+    articles = read_articles([sample_path()])
+    assert any("Medusa" in a.text for a in articles)
+    plain = pipeline.build(articles, lexicon)
+    monkeypatch.setattr(workers, "extract_batch", _extract_or_die)
+    with pipeline.Stream.start(lexicon, None, jobs=2) as stream:
+        streamed = pipeline.build(articles, lexicon, jobs=2, stream=stream)
+    assert streamed.extractions == plain.extractions
+    assert streamed.parts.concepts == plain.parts.concepts
+    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 0)    # workers without a stream too
+    assert pipeline.run_extraction(articles, lexicon, jobs=2) == plain.extractions
 
 
 def test_unchanged_files_are_not_parsed_again(tmp_path, monkeypatch):

@@ -89,6 +89,7 @@ def test_search_finds_chinese_aliases(browser, seed_page):
 def test_clicking_a_concept_lists_its_articles(browser, seed_page):
     page, _, _ = open_page(browser, seed_page)
     node = page.evaluate("NODES.find(n => n.label === 'AdamW').id")
+    page.evaluate("network.stopSimulation()")      # a node still settling can move off
     page.evaluate(f"network.moveTo({{position: network.getPositions(['{node}'])['{node}'], scale: 1.5}})")
     page.wait_for_timeout(300)
     x, y = page.evaluate(f"(() => {{ const p = network.getPositions(['{node}'])['{node}'];"
