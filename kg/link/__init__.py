@@ -110,7 +110,8 @@ def link_concepts(mentions: Iterable[Mention] | SurfaceStats,
         fuzzy = _scored_aside(kept, index, threshold, jobs)
     vocab_names = stats.vocab_names
     keys = {name: vocab_names.get(name) or index.key_of(name) for name in surfaces}
-    skipped = {name for name in surfaces if compact(name) in drop or keys[name] in drop_keys}
+    skipped = {name for name in surfaces if compact(name) in drop or keys[name] in drop_keys} \
+        if drop or drop_keys else set()
     if dropped:         # which names are dropped depends on their keys
         kept = [name for name in surfaces if name not in skipped or name in forced_names]
         fuzzy = _scored_aside(kept, index, threshold, jobs)
@@ -297,8 +298,10 @@ def _result(linker: Linker, stats: SurfaceStats, by_key: dict[str, LexiconEntry]
     for child, base in variants:
         base_name = names[base]
         restored = restore_separators(concepts[child].name, base_name)
+        if restored == concepts[child].name:
+            continue
         new_key = slugify(restored)
-        if restored != concepts[child].name and new_key not in used:
+        if new_key not in used:
             used.add(new_key)
             renamed[child] = new_key
             concepts[new_key] = dataclasses.replace(concepts.pop(child), name=restored, key=new_key)
