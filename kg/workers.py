@@ -133,9 +133,10 @@ class Forks:
 
     Tasks (a function and its arguments, pickled) go to the workers that are ready, two at
     a time each, in the order given; each worker reads its pipe in a thread, so sending to
-    it never waits for its work. A worker that dies fails the task it was doing
-    (`WorkerError`), and the others take the tasks it had not begun; this process never
-    waits on a worker that is gone. Workers ignore
+    it never waits for its work, and sends results from another thread, so it goes on
+    while this process is busy. A worker that dies fails the tasks it was sent (at most
+    `AHEAD`, and any it had done but not yet sent: `WorkerError`); the others take the
+    rest. This process never waits on a worker that is gone. Workers ignore
     Ctrl-C (this process stops them) and end when their pipe closes (`close`).
     """
 
@@ -215,10 +216,10 @@ class Forks:
         self.alive.discard(worker)
         self.ready.discard(worker)
         self.conns[worker].close()
-        running, *queued = self.sent.pop(worker) or [None]
-        if running is not None:         # a worker does its tasks in order: the first of
-            self._done(running, f"its worker {why}", None)     # them was running
-        self.waiting.extendleft(reversed(queued))       # the others go to other workers
+        # what it was sent fails (the task that killed it is one of them: never passed on
+        # to kill another); tasks not sent yet go to the others
+        for number in self.sent.pop(worker):
+            self._done(number, f"its worker {why}", None)
         self.sent[worker] = []
 
     def close(self) -> None:
@@ -266,8 +267,11 @@ def _first_worker(ends: list, parents: list, warm: bool) -> None:
 
 
 def _serve(conn) -> None:
-    """Do the tasks that come on ``conn`` until it closes; a thread reads it meanwhile."""
+    """Do the tasks that come on ``conn`` until it closes. One thread reads it and another
+    sends the results, so this one goes on to the next task while a result waits for the
+    parent to take it (the parent reads between its own steps of work)."""
     inbox: queue.SimpleQueue = queue.SimpleQueue()
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
 
     def read() -> None:
         try:
@@ -276,11 +280,21 @@ def _serve(conn) -> None:
         except (EOFError, OSError):
             inbox.put(None)
 
+    def send() -> None:
+        while (data := outbox.get()) is not None:
+            try:
+                conn.send_bytes(data)
+            except OSError:
+                inbox.put(None)         # the parent is gone: stop
+                return
+
     try:
         conn.send(("ready", os.getpid()))
     except OSError:
         return
     threading.Thread(target=read, daemon=True).start()
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
     while (task := inbox.get()) is not None:
         number, function, args = task
         try:
@@ -288,11 +302,12 @@ def _serve(conn) -> None:
         except Exception as err:  # noqa: BLE001 - reported to the parent
             reply = (number, f"{type(err).__name__}: {err}", None)
         try:
-            conn.send(reply)
-        except (OSError, EOFError):
-            return
+            data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as err:  # noqa: BLE001 - a value that does not pickle
-            conn.send((number, f"its result could not be sent ({err})", None))
+            data = pickle.dumps((number, f"its result could not be sent ({err})", None))
+        outbox.put(data)
+    outbox.put(None)
+    sender.join()
 
 
 class _Pool:

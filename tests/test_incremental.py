@@ -2,6 +2,7 @@
 exactly what a build from scratch writes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -211,13 +212,18 @@ def test_a_worker_that_dies_fails_its_tasks_and_the_others_go_on():
     forks = workers.Forks(2)
     try:
         first = [forks.submit(_pid_after, 0.2) for _ in range(4)]    # two to each
+        assert len({t.get() for t in first}) == 2
         dying = forks.submit(_die)
-        after = [forks.submit(os.getpid) for _ in range(6)]   # one waits behind _die
+        after = [forks.submit(_pid_after, 0.05) for _ in range(6)]
         with pytest.raises(workers.WorkerError, match="ended"):
             dying.get()
-        assert len({t.get() for t in first}) == 2
-        survivor = {t.get() for t in after}     # all done, by the other worker
-        assert len(survivor) == 1 and forks.submit(os.getpid).get() in survivor
+        done = []
+        for task in after:
+            with contextlib.suppress(workers.WorkerError):   # sent to it with _die
+                done.append(task.get())
+        survivor = set(done)                # the rest, all done by the other worker
+        assert len(done) >= len(after) - forks.AHEAD + 1 and len(survivor) == 1
+        assert forks.submit(os.getpid).get() in survivor
         last = forks.submit(_die)
         with pytest.raises(workers.WorkerError):
             last.get()
