@@ -325,7 +325,8 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         else:
             running = stack.enter_context(_extraction(
                 todo, lexicon, jobs=jobs, cache=cache, size=len(articles)))
-        cached = cache.read(found) if cache is not None else {}     # while workers extract
+        # while workers extract (handing them their next batches as they get ready)
+        cached = cache.read(found, tick=_workers.poll_all) if cache is not None else {}
         if progress and cached:
             progress(len(cached))
         for batch, results in running:

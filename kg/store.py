@@ -7,7 +7,7 @@ import logging
 import marshal
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -137,13 +137,18 @@ class ExtractionCache:
         self._fetched.update(rows)
         return {key: keys[key] for key in rows}
 
-    def read(self, found: dict[str, Article]) -> dict[str, Extraction]:
-        """Decode the entries `find` found, by article id; a damaged one is left out."""
+    def read(self, found: dict[str, Article], *, tick: Callable[[], None] | None = None
+             ) -> dict[str, Extraction]:
+        """Decode the entries `find` found, by article id; a damaged one is left out.
+        ``tick`` is called every thousand entries (to hand extraction workers their next
+        batch meanwhile)."""
         out: dict[str, Extraction] = {}
         fetched, self._fetched = self._fetched, {}
         missing = [key for key in found if key not in fetched]
-        fetched.update(self._rows("key, value", missing))
-        for key, article in found.items():
+        fetched.update(self._rows("key, value", missing, tick=tick))
+        for n, (key, article) in enumerate(found.items()):
+            if tick is not None and n % 1000 == 0:
+                tick()
             value = fetched.get(key)
             if value is None:
                 continue
@@ -153,8 +158,11 @@ class ExtractionCache:
                 log.warning("%s: a damaged cache entry was ignored", self.path)
         return out
 
-    def _rows(self, columns: str, keys: list[str]) -> Iterable[tuple]:
+    def _rows(self, columns: str, keys: list[str], *, tick: Callable[[], None] | None = None
+              ) -> Iterable[tuple]:
         for start in range(0, len(keys), 500):      # SQLite limits the parameters
+            if tick is not None:
+                tick()
             chunk = keys[start:start + 500]
             yield from self.db.execute(f"SELECT {columns} FROM extractions WHERE key IN "
                                        f"({','.join('?' * len(chunk))})", chunk).fetchall()

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from kg.model import Article, Extraction, LexiconEntry
 from kg.store import ExtractionCache, extraction_of
 
-__all__ = ["Workers", "Stream", "Forks", "share", "start_worker", "extract_batch",
+__all__ = ["Workers", "Stream", "Forks", "poll_all", "share", "start_worker", "extract_batch",
            "import_spacy", "PARALLEL_FROM", "NOTHING_YET"]
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,16 @@ class Task:
         return value
 
 
+_LIVE: weakref.WeakSet = weakref.WeakSet()     # Forks not closed yet
+
+
+def poll_all() -> None:
+    """Hand every live `Forks`' ready workers their next tasks (and take what they sent),
+    without waiting: for a caller busy with other work between its waits."""
+    for forks in list(_LIVE):
+        forks.poll(0.0)
+
+
 class Forks:
     """Worker processes that start from one: the first makes the pipeline (`start_worker`),
     then forks the others from itself, so the pipeline is made once (importing spaCy and
@@ -160,6 +171,7 @@ class Forks:
         self.tasks: dict[int, tuple] = {}
         self.sent: dict[int, list[int]] = {i: [] for i in range(processes)}
         self.results: dict[int, tuple[str | None, Any]] = {}
+        _LIVE.add(self)
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Task:
         number = self.count
@@ -224,6 +236,7 @@ class Forks:
 
     def close(self) -> None:
         """Stop the workers: they end when their pipes close, or are killed after 2 s."""
+        _LIVE.discard(self)
         for conn in self.conns:
             conn.close()
         self.alive.clear()

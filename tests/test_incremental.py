@@ -208,6 +208,26 @@ def test_the_workers_fork_from_the_one_that_made_the_pipeline(tmp_path, monkeypa
     assert parents == {os.getpid(), starter}          # the other is its child
 
 
+def _slow_start(warm=False) -> None:
+    time.sleep(0.3)                 # a stand-in for loading spaCy and the pipeline
+
+
+def test_a_worker_that_gets_ready_is_handed_its_task_by_poll_all(monkeypatch):
+    monkeypatch.setattr(workers, "start_worker", _slow_start)
+    forks = workers.Forks(1)
+    try:
+        task = forks.submit(os.getpid)          # the worker is not ready: the task waits
+        deadline = time.monotonic() + 5
+        while task.number not in forks.results and time.monotonic() < deadline:
+            time.sleep(0.05)                    # this process busy with other work...
+            workers.poll_all()                  # ...calling this between its steps
+        assert task.number in forks.results     # sent, done and taken back meanwhile
+        assert isinstance(task.get(), int)
+    finally:
+        forks.close()
+    workers.poll_all()                          # a closed one is left alone
+
+
 def test_a_worker_that_dies_fails_its_tasks_and_the_others_go_on():
     forks = workers.Forks(2)
     try:

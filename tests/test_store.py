@@ -38,6 +38,16 @@ def test_few_or_most_of_the_entries_are_found_alike(tmp_path):
     cache.close()
 
 
+def test_reading_many_entries_lets_the_caller_act_meanwhile(tmp_path):
+    articles = [Article(str(i), "", f"LoRA 第{i}篇") for i in range(2500)]
+    cache = ExtractionCache(tmp_path / "c.sqlite", "v1")
+    cache.put([(a, result(a.id)) for a in articles])
+    ticks = []
+    found = cache.read(cache.find(articles), tick=lambda: ticks.append(1))
+    assert len(found) == 2500 and len(ticks) >= 3      # one a thousand entries decoded
+    cache.close()
+
+
 def test_a_corrupt_cache_is_set_aside_and_rebuilt(tmp_path, caplog):
     path = tmp_path / "c.sqlite"
     path.write_bytes(b"this is not a database" * 100)
