@@ -112,7 +112,13 @@ class Task:
     def __init__(self, forks: Forks, number: int) -> None:
         self.forks, self.number = forks, number
 
+    @property
+    def done(self) -> bool:
+        """Whether the result has been taken in (no look at the pipes)."""
+        return self.number in self.forks.results
+
     def ready(self) -> bool:
+        """`done`, after taking in what the workers sent."""
         if self.number not in self.forks.results:
             self.forks.poll(0.0)
         return self.number in self.forks.results
@@ -468,7 +474,8 @@ class Stream(_Pool):
             if key not in self.seen:
                 self.seen.add(key)
                 self.pending.append(article)
-        queued = sum(1 for batch in self.batches[-4 * self.jobs:] if not batch.ready())
+        self.pool.poll(0.0)         # once a file (a look at the pipes costs 20 us)
+        queued = sum(1 for batch in self.batches[-4 * self.jobs:] if not batch.done)
         while len(self.pending) >= _BATCH and queued < 2 * self.jobs:
             batch, self.pending = self.pending[:_BATCH], self.pending[_BATCH:]
             self._submit(batch)
