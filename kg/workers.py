@@ -257,8 +257,9 @@ class Forks:
 
 def _first_worker(ends: list, parents: list, warm: bool) -> None:
     """The first worker: make the pipeline, fork the others from this process, serve."""
-    for conn in parents:
-        conn.close()
+    for conn in [*parents, *(c for other in _LIVE for c in other.conns)]:
+        conn.close()    # the parent's ends, of these pipes and of other workers' (held
+                        # here, they would keep those workers from seeing their pipes close)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     start_worker(warm)
     children = []

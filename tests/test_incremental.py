@@ -228,6 +228,18 @@ def test_a_worker_that_gets_ready_is_handed_its_task_by_poll_all(monkeypatch):
     workers.poll_all()                          # a closed one is left alone
 
 
+def test_workers_end_when_their_pipes_close_though_others_started_later():
+    first = workers.Forks(1)
+    second = workers.Forks(2)            # forked while the first is running
+    try:
+        assert first.submit(os.getpid).get() != second.submit(os.getpid).get()
+    finally:
+        first.close()
+        second.close()
+    # each ended by itself once its pipe closed (a worker still held open is killed)
+    assert first.process.exitcode == 0 and second.process.exitcode == 0
+
+
 def test_a_worker_that_dies_fails_its_tasks_and_the_others_go_on():
     forks = workers.Forks(2)
     try:
