@@ -166,10 +166,15 @@ class Forks:
         self.process = mp.get_context("fork").Process(target=_first_worker,
                                                       args=(theirs, self.conns, warm),
                                                       daemon=True)
-        self.process.start()
+        self.alive = set(range(processes))
+        try:
+            self.process.start()
+        except Exception as err:  # noqa: BLE001 - no process: every task fails, and the
+            log.debug("no extraction worker could start (%s)", err)   # caller does it
+            self.alive.clear()
+            self.process = None
         for end in theirs:
             end.close()
-        self.alive = set(range(processes))
         self.ready: set[int] = set()
         self.pids: dict[int, int] = {}
         self.waiting: collections.deque[int] = collections.deque()
@@ -246,6 +251,8 @@ class Forks:
         for conn in self.conns:
             conn.close()
         self.alive.clear()
+        if self.process is None:
+            return
         self.process.join(2.0)
         if self.process.is_alive():
             for pid in self.pids.values():

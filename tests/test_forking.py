@@ -107,3 +107,9 @@ def test_where_no_process_can_start_the_work_is_done_here(monkeypatch):
     job = Standby(None, os.getpid)
     job.run()
     assert job.result() == os.getpid()
+    from kg import workers
+
+    forks = workers.Forks(2)        # no extraction worker: its tasks fail, for the caller
+    with pytest.raises(workers.WorkerError, match="no extraction worker"):
+        forks.submit(os.getpid).get()
+    forks.close()

@@ -288,6 +288,20 @@ def test_articles_of_a_worker_that_died_are_extracted_here(lexicon, tmp_path, mo
     assert pipeline.run_extraction(articles, lexicon, jobs=2) == plain.extractions
 
 
+def test_where_no_worker_can_start_the_articles_are_extracted_here(lexicon, monkeypatch):
+    import multiprocessing.context
+
+    def refuse(self):
+        raise OSError("no more processes")
+
+    articles = read_articles([sample_path()])
+    plain = pipeline.build(articles, lexicon)
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", refuse)
+    with pipeline.Stream.start(lexicon, None, jobs=2) as stream:
+        built = pipeline.build(articles, lexicon, jobs=2, stream=stream)
+    assert built.extractions == plain.extractions
+
+
 def test_unchanged_files_are_not_parsed_again(tmp_path, monkeypatch):
     import kg.sources as sources
 
