@@ -211,7 +211,7 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
                                     forbidden=rules.forbidden, dropped=rules.dropped,
                                     workers=workers, stream=stream,
                                     idle=None if page_aside else prepare_html,
-                                    on_stage=stage_done)
+                                    on_stage=stage_done, keep_memo=False)
     parts = result.parts
     clock = time.perf_counter()
     timings.update(result.timings)
@@ -244,6 +244,9 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
                  *pages, *([] if copied else tables), (standby[0].result, (), {})]
     else:
         aside, tasks = graphml + tables, pages
+    if cache is not None and result.link.memo is not None:     # for the next build
+        aside.append((pipeline.store_memo, (cache.path, cache.fingerprint, result.link.memo),
+                      {}))
     write_all(aside + tasks, jobs=jobs, aside=len(aside))
     lap("write")
     if _OWN_PROCESS:    # freed at exit, not object by object as this frame goes (0.1 s

@@ -9,6 +9,7 @@ import logging
 import marshal
 import multiprocessing as mp
 import pickle
+import sqlite3
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kg.graph import GraphParts, graph_parts
-from kg.link import LinkResult, SurfaceStats, link_concepts, warm_names
+from kg.link import LinkMemo, LinkResult, SurfaceStats, link_concepts, warm_names
 from kg.link.candidates import VocabIndex, vocabulary_index
 from kg import workers as _workers
 from kg.model import Article, Extraction, LexiconEntry
@@ -131,6 +132,40 @@ _LEXICON_CODE = (Path(__file__).resolve().parent / "lexicon.py").read_bytes() + 
 _INDEX = "index-" + hashlib.sha256(
     (Path(__file__).resolve().parent / "link" / "candidates.py").read_bytes()).hexdigest()[:12]
 
+# the linker's memo (see kg.link.memo) is kept for the code that made it
+_LINK = "link-" + hashlib.sha256(b"".join(
+    path.read_bytes() for path in sorted((Path(__file__).resolve().parent / "link").glob("*.py"))
+    + [Path(__file__).resolve().parent / name for name in ("names.py", "lexicon.py")]
+)).hexdigest()[:12]
+
+
+def load_memo(cache: ExtractionCache | None) -> LinkMemo | None:
+    """The memo the last build's linking left in ``cache`` (see `kg.link.LinkMemo`)."""
+    blob = cache.load_artifact(_LINK) if cache is not None else None
+    return LinkMemo.loads(blob) if blob is not None else None
+
+
+def store_memo(path: Path, fingerprint: str, memo: LinkMemo) -> None:
+    """Keep ``memo`` in the cache at ``path`` (made for ``fingerprint``) for the next build,
+    from any process. A memo that cannot be kept only makes that build link afresh."""
+    try:
+        ExtractionCache.store_artifact(path, fingerprint, _LINK, memo.dumps())
+    except (sqlite3.Error, OSError) as err:
+        log.warning("%s: the linking memo was not kept (%s); the next build links afresh",
+                    path, err)
+
+
+def _sources(articles: Sequence[Article], extractions: Sequence[Extraction],
+             cache: ExtractionCache | None) -> dict[str, Sequence] | None:
+    """The mentions of each article, under its id and the key of its text in ``cache``
+    (what linking's memo is told: None without a cache)."""
+    keys = cache.keys if cache is not None else {}
+    try:
+        return {keys[a.id]: e.mentions for a, e in zip(articles, extractions)}
+    except KeyError:
+        return None
+
+
 @contextlib.contextmanager
 def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *, jobs: int,
                 cache: ExtractionCache | None = None, nlp=None, size: int = 0
@@ -216,16 +251,19 @@ class _Tally:
 
 def _while_waiting(received: Callable[[], list[dict[str, Extraction]]],
                    index: Callable[[], VocabIndex], idle: Callable[[], None] | None,
-                   tally: _Tally) -> Iterator[None]:
+                   tally: _Tally, memo: Callable[[], LinkMemo | None]) -> Iterator[None]:
     """Work for the time this process would wait for the extraction workers, in short
     steps: the caller's own; the linker's index of the vocabulary (0.4 s to make when no
-    cache holds it); then, as ``received`` gives extractions (in order: the dicts only
-    grow), the linker's statistics of them (``tally``) and its look-ups of the names
-    they bring (kept by the look-ups' caches)."""
+    cache holds it) and the last build's linking memo; then, as ``received`` gives
+    extractions (in order: the dicts only grow), the linker's statistics of them
+    (``tally``) and its look-ups of the names they bring (kept by the look-ups' caches)."""
     if idle is not None:
         idle()
         yield
     index()
+    yield
+    if memo() is not None:
+        memo().prepare()
     yield
     done = [0] * len(received())
     while True:
@@ -271,7 +309,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
           dropped: Sequence[str] = (), workers: Workers | None = None,
           stream: Stream | None = None,
           on_stage: Callable[[str], None] | None = None,
-          idle: Callable[[], None] | None = None) -> BuildResult:
+          idle: Callable[[], None] | None = None, keep_memo: bool = True) -> BuildResult:
     """Build the knowledge graph of ``articles``.
 
     Parameters
@@ -300,6 +338,10 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         Called once if this process would wait for extraction workers (to do work the
         caller needs later, such as imports for the writers); then, while it would still
         wait, the linker's look-ups are made ready.
+    keep_memo : bool, optional
+        Keep linking's memo in ``cache`` (so the next build links only what changed).
+        A caller that keeps it later itself (`store_memo` of ``result.link.memo``: about
+        0.1 s at 20,000 articles) passes False.
 
     Returns
     -------
@@ -309,6 +351,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     start = time.perf_counter()
     given = [pool for pool in (workers, stream) if pool is not None]
     index = functools.cache(lambda: load_index(lexicon, cache))     # made once, when needed
+    memo = functools.cache(lambda: load_memo(cache))
     found = cache.find(articles) if cache is not None else {}
     known = {a.id for a in found.values()}
     todo = [a for a in articles if a.id not in known]
@@ -321,7 +364,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     with contextlib.ExitStack() as stack:
         if started is not None:
             running = started.extract(todo, idle=_while_waiting(lambda: [cached, fresh],
-                                                                index, idle, tally))
+                                                                index, idle, tally, memo))
         else:
             running = stack.enter_context(_extraction(
                 todo, lexicon, jobs=jobs, cache=cache, size=len(articles)))
@@ -353,9 +396,12 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
 
     start = time.perf_counter()
     pairs = [p for e in extractions for p in e.pairs]
+    sources = _sources(articles, extractions, cache)
     link = link_concepts(tally.of(extractions), lexicon, pairs=pairs, threshold=threshold,
                          forced=forced, forbidden=forbidden, dropped=dropped, index=index(),
-                         jobs=jobs)
+                         jobs=jobs, sources=sources, memo=memo() if sources else None)
+    if link.memo is not None and keep_memo:
+        store_memo(cache.path, cache.fingerprint, link.memo)
     timings["link"] = time.perf_counter() - start
     if on_stage:
         on_stage("link")

@@ -76,6 +76,8 @@ class ExtractionCache:
         self.path = Path(path)
         self.fingerprint = fingerprint
         self._fetched: dict[str, bytes] = {}     # entries `find` read, for `read`
+        # of each article `find` was given: its id and text, as ``id|start of its key``
+        self.keys: dict[str, str] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open()
@@ -127,7 +129,9 @@ class ExtractionCache:
     def find(self, articles: Sequence[Article]) -> dict[str, Article]:
         """The articles that have an entry, by cache key (nothing decoded yet: `read`
         decodes them, without looking them up again; the rows are held until then)."""
-        keys = {self._key(a): a for a in articles}
+        keyed = [(self._key(a), a) for a in articles]
+        self.keys = {a.id: f"{a.id}|{key[:16]}" for key, a in keyed}
+        keys = dict(keyed)
         total = self.db.execute("SELECT count(*) FROM extractions").fetchone()[0]
         if len(keys) * 2 >= total:     # most of the table (a rebuild): one scan, 3x faster
             rows = {key: value for key, value in
@@ -204,6 +208,14 @@ class ExtractionCache:
                             (name.replace("%", "") + "|%",))
             self.db.execute("INSERT INTO artifacts VALUES (?, ?)",
                             (f"{name}|{self.fingerprint}", value))
+
+    @staticmethod
+    def store_artifact(path: Path, fingerprint: str, name: str, value: bytes) -> None:
+        """`save_artifact` into the cache at ``path`` made for ``fingerprint``, through a
+        connection of its own (for another process: an open one is not to be shared)."""
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db, db:
+            db.execute("DELETE FROM artifacts WHERE name LIKE ?", (name.replace("%", "") + "|%",))
+            db.execute("INSERT INTO artifacts VALUES (?, ?)", (f"{name}|{fingerprint}", value))
 
     def file_memo(self) -> FileMemo:
         """The files read by the last build (see `kg.sources.FileMemo`)."""

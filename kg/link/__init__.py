@@ -1,36 +1,24 @@
 """Merge duplicate concept names with evidence and guards -> Concept and an alias map."""
 from __future__ import annotations
 
-import dataclasses
-import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from kg.forking import Forked
-from kg.lexicon import slugify
-from kg.link.candidates import (VocabIndex, candidate_pairs, fuzzy_candidates,
+from kg.link.candidates import (VocabIndex, candidate_pairs, combined, fuzzy_parts,
                                 vocabulary_index)
 from kg.link.clusters import Linker, conflict
-from kg.link.naming import find_variants, guess_type, restore_separators
+from kg.link.memo import LinkMemo
+from kg.link.naming import restore_separators
+from kg.link.steps import Merge, concepts_of, draft, first_pairs, unions
 from kg.model import AliasPair, Concept, LexiconEntry, Mention
-from kg.names import abbreviation_matches, compact, initials, normalize, singular
+from kg.names import compact, normalize, singular
 
-__all__ = ["Linker", "LinkResult", "Merge", "SurfaceStats", "conflict", "candidate_pairs",
-           "link_concepts", "warm_names",
-           "same_concept", "restore_separators", "normalize", "compact"]
-
-_HAN = re.compile(r"[\u3400-\u9fff]")
-
-
-@dataclass(frozen=True, slots=True)
-class Merge:
-    """One surface form joined to a concept, and why."""
-
-    surface: str
-    concept_key: str
-    reason: str
+__all__ = ["Linker", "LinkResult", "LinkMemo", "Merge", "SurfaceStats", "conflict",
+           "candidate_pairs", "link_concepts", "warm_names", "same_concept",
+           "restore_separators", "normalize", "compact"]
 
 
 @dataclass
@@ -39,6 +27,7 @@ class LinkResult:
     key_of: dict[str, str]                        # surface form as written -> concept key
     merges: list[Merge] = field(default_factory=list)
     variants: list[tuple[str, str]] = field(default_factory=list)   # (variant key, base key)
+    memo: LinkMemo | None = None    # for the next link, when asked for (``sources``)
 
     def concept_for(self, mention: Mention) -> str | None:
         """The concept key a mention belongs to, or None when it was dropped."""
@@ -51,7 +40,8 @@ def link_concepts(mentions: Iterable[Mention] | SurfaceStats,
                   forced: Iterable[tuple[str, str]] = (),
                   forbidden: Iterable[tuple[str, str]] = (),
                   dropped: Iterable[str] = (), index: VocabIndex | None = None,
-                  jobs: int = 1) -> LinkResult:
+                  jobs: int = 1, sources: Mapping[str, Sequence[Mention]] | None = None,
+                  memo: LinkMemo | None = None) -> LinkResult:
     """Decide which concept every mention denotes, merging duplicates.
 
     Evidence, strongest first: a vocabulary term (exact, or equal after normalising width,
@@ -81,88 +71,63 @@ def link_concepts(mentions: Iterable[Mention] | SurfaceStats,
     jobs : int, optional
         With 2 or more and many names, the fuzzy candidates are scored in a forked
         process while this one applies the other evidence.
+    sources : mapping, optional
+        The mentions of each article, under a name that changes when the article's text
+        does: asks for a `LinkMemo` in the result (not made with ``dropped`` names).
+    memo : LinkMemo, optional
+        The memo of an earlier link, of some of ``sources``: only the names that the
+        other sources touch are linked again (the result is the same). Ignored when it
+        does not fit (other rules, threshold or code, or sources it had are gone).
 
     Returns
     -------
     LinkResult
     """
     stats = mentions if isinstance(mentions, SurfaceStats) else SurfaceStats(mentions)
-    # each definition once, from its first article: a repeat of a pair right after it
-    # (the order is by names) finds the two already joined, or refused as before
-    first: dict[tuple[str, str], str] = {}
-    for p in pairs:
-        seen_in = first.get((p.long, p.short))
-        if seen_in is None or p.article_id < seen_in:
-            first[(p.long, p.short)] = p.article_id
-    pairs = sorted((long, short, article_id) for (long, short), article_id in first.items())
-    drop = {compact(d) for d in dropped}
+    triples = first_pairs(pairs)
+    forced, forbidden, dropped = sorted(forced), sorted(forbidden), list(dropped)
     index = index or vocabulary_index(tuple(lexicon))
     by_key = index.by_key
-    linker = Linker(forbidden)
-    merges: dict[str, Merge] = {}
-    surfaces = sorted(stats.counts.keys() | {n for p in pairs for n in p[:2]})
-    drop_keys = {index.key_of(d) for d in dropped} - {None}
-    forced = sorted(forced)
-    forced_names = {n for pair in forced for n in pair}
-    fuzzy = None
-    if not dropped:     # the fuzzy candidates are scored aside while the rest is done here
-        kept = surfaces
-        fuzzy = _scored_aside(kept, index, threshold, jobs)
+    surfaces = sorted(stats.counts.keys() | {n for p in triples for n in p[:2]})
+    signature = (float(threshold), forced, forbidden)
+    if memo is not None and sources is not None and not dropped:
+        found = memo.relink(stats, surfaces, triples, sources, index, signature)
+        if found is not None:
+            return LinkResult(*found)
+    # the fuzzy candidates are scored aside while the other evidence is applied here
+    fuzzy = None if dropped else _scored_aside(surfaces, index, threshold, jobs)
     vocab_names = stats.vocab_names
     keys = {name: vocab_names.get(name) or index.key_of(name) for name in surfaces}
-    skipped = {name for name in surfaces if compact(name) in drop or keys[name] in drop_keys} \
-        if drop or drop_keys else set()
+    kept, skipped = surfaces, set()
     if dropped:         # which names are dropped depends on their keys
-        kept = [name for name in surfaces if name not in skipped or name in forced_names]
+        drop = {compact(d) for d in dropped}
+        drop_keys = {index.key_of(d) for d in dropped} - {None}
+        forced_names = {n for pair in forced for n in pair}
+        skipped = {n for n in surfaces if compact(n) in drop or keys[n] in drop_keys}
+        kept = [n for n in surfaces if n not in skipped or n in forced_names]
         fuzzy = _scored_aside(kept, index, threshold, jobs)
-    for name in surfaces:
-        key = keys[name]
-        if name in skipped:
-            continue
-        if key:
-            linker.attach(name, key)
-            merges[name] = Merge(name, key, "vocabulary term" if name in vocab_names
-                                 or normalize(name) in _terms(by_key[key]) else
-                                 "vocabulary term, normalised")
-        else:
-            linker.add(name)
-    same_name: dict[str, list[str]] = defaultdict(list)
-    for name in surfaces:
-        if name in linker.parent and linker.clusters.get(name) is not None \
-                and linker.clusters[name].key is None:
-            same_name[singular(name)].append(name)
-    for names in same_name.values():
-        for other in names[1:]:
-            if linker.union(names[0], other):
-                for n in (names[0], other):
-                    merges.setdefault(n, Merge(n, "", "same name, normalised"))
-    for a, b in forced:
-        nodes = []
-        for n in (a, b):
-            key = index.key_of(n)
-            if key:
-                linker.attach(n, key)
-            else:
-                linker.add(n)
-            nodes.append(n)
-        if linker.union(*nodes, force=True):
-            for n in (a, b):
-                merges[n] = Merge(n, "", "forced by the user")
-    for long, short, article_id in pairs:
-        if long in linker.parent and short in linker.parent and linker.union(long, short):
-            for n in (long, short):
-                merges.setdefault(n, Merge(n, "", f"definition in article {article_id}"))
-    _link_acronyms(linker, surfaces, index, merges)
+    parts = []
+
+    def hits() -> list[tuple[float, str, str]]:
+        parts.extend(fuzzy.result() if fuzzy else fuzzy_parts(kept, index, threshold))
+        return combined(*parts)
+
+    linker = Linker(forbidden)
+    merges: dict[str, Merge] = {}
     seen = set(kept)
-    for score, a, b in fuzzy.result() if fuzzy else fuzzy_candidates(kept, index, threshold):
-        for n in (a, b):
-            if n not in linker.parent:
-                linker.attach(n, index.key_of(n))
-        if linker.union(a, b):
-            for n in (a, b):
-                if n in seen:
-                    merges.setdefault(n, Merge(n, "", f"fuzzy score {score:g}"))
-    return _result(linker, stats, by_key, merges, seen)
+    unions(linker, surfaces, keys, vocab_names, index, triples, forced, hits, merges, seen,
+           skipped)
+    clusters = {min(c.names): c for c in linker.clusters.values()}
+    drafts = {first: draft(c.names, c.key, stats, by_key, seen)
+              for first, c in clusters.items()}
+    reasons = {n: m.reason for n, m in merges.items()}
+    result = LinkResult(*concepts_of([d for d in drafts.values() if d], by_key, reasons))
+    if sources is not None and not dropped:
+        result.memo = LinkMemo(
+            signature, list(sources), surfaces, keys, set(vocab_names), triples, *parts,
+            {first: (c.names, c.key) for first, c in clusters.items()},
+            reasons, drafts)
+    return result
 
 
 _FORK_FROM = 5000      # names worth a second process (fuzzy scoring: 0.2 s at 19,000)
@@ -170,35 +135,10 @@ _FORK_FROM = 5000      # names worth a second process (fuzzy scoring: 0.2 s at 1
 
 def _scored_aside(names: list[str], index: VocabIndex, threshold: float, jobs: int
                   ) -> Forked | None:
-    """`fuzzy_candidates` of many names, computed in a forked process (None: here)."""
+    """`fuzzy_parts` of many names, computed in a forked process (None: here)."""
     if jobs > 1 and len(names) >= _FORK_FROM:
-        return Forked(fuzzy_candidates, names, index, threshold)
+        return Forked(fuzzy_parts, names, index, threshold)
     return None
-
-
-def _link_acronyms(linker: Linker, surfaces: Sequence[str], index: VocabIndex,
-                   merges: dict[str, Merge]) -> None:
-    """Join a new acronym to the one multi-word name whose initials it spells."""
-    multi: dict[str, list[str]] = defaultdict(list)
-    for name in surfaces:
-        if name in linker.parent and (" " in name or "-" in name) and not _HAN.search(name):
-            multi[initials(name)].append(name)
-    for name in surfaces:
-        if name not in linker.parent or linker.clusters[linker.find(name)].key is not None:
-            continue
-        if not (re.fullmatch(r"[A-Z][A-Za-z]*[A-Z]s?", name) and len(name) >= 3):
-            continue
-        letters = name.rstrip("s").lower()
-        targets = {linker.find(t) for t in multi.get(letters, [])}
-        targets |= {f"\0{k}" for k in index.initials.get(letters, [])}
-        if len(targets) != 1:
-            continue
-        target = targets.pop()
-        if target.startswith("\0"):
-            linker.add(target, target[1:])
-        long = index.by_key[target[1:]].name if target.startswith("\0") else target
-        if abbreviation_matches(name, long) and linker.union(target, name):
-            merges.setdefault(name, Merge(name, "", "abbreviation"))
 
 
 def warm_names(names: Iterable[str], index: VocabIndex) -> None:
@@ -207,11 +147,6 @@ def warm_names(names: Iterable[str], index: VocabIndex) -> None:
     for name in names:
         index.key_of(name)
         singular(name)
-
-
-@lru_cache(maxsize=8192)
-def _terms(entry: LexiconEntry) -> frozenset[str]:
-    return frozenset(normalize(t) for t in entry.terms)
 
 
 class SurfaceStats:
@@ -248,70 +183,6 @@ class SurfaceStats:
             if m.concept_key and surface not in vocab:
                 vocab[surface] = m.concept_key    # a surface form has one key: the same
         return new                                # text matches the same vocabulary term
-
-
-def _result(linker: Linker, stats: SurfaceStats, by_key: dict[str, LexiconEntry],
-            merges: dict[str, Merge], seen: set[str]) -> LinkResult:
-    counts, types, origins = stats.counts, stats.types, stats.origins
-    concepts: dict[str, Concept] = {}
-    key_of: dict[str, str] = {}
-    used = set(by_key)
-    for root in sorted(linker.clusters, key=lambda r: min(linker.clusters[r].names)):
-        cluster = linker.clusters[root]
-        if len(cluster.names) == 1:     # most clusters
-            names = [n for n in cluster.names if n in seen and not n.startswith("\0")]
-        else:
-            names = sorted(n for n in cluster.names if not n.startswith("\0") and n in seen)
-        if not names:
-            continue
-        if cluster.key:
-            entry = by_key[cluster.key]
-            key, name, kind, is_a, origin = entry.key, entry.name, entry.type, entry.is_a, \
-                "vocabulary"
-            aliases = tuple(dict.fromkeys([*names, *entry.terms]))
-        else:
-            name = max(names, key=lambda n: (not _HAN.search(n), " " in n or "-" in n,
-                                             counts[n], len(n), n))
-            key = base = slugify(name)
-            suffix = 2
-            while key in used:
-                key, suffix = f"{base}-{suffix}", suffix + 1
-            if len(names) == 1:         # most clusters: no tally to add up
-                tally = types.get(names[0])
-            else:
-                tally = Counter()
-                for n in names:
-                    tally.update(types.get(n, ()))
-            # the commonest type; on a tie the first by name, never the first seen
-            kind = min(tally.items(), key=lambda t: (-t[1], t[0]))[0] if tally \
-                else guess_type(name)
-            origin = "definition" if any("definition" in origins[n] for n in names) \
-                else "discovered"
-            aliases, is_a = tuple(names), ()
-        used.add(key)
-        concepts[key] = Concept(key, name, kind, aliases, origin, is_a)
-        for n in names:
-            key_of[n] = key
-    variants = find_variants(concepts, by_key)
-    renamed: dict[str, str] = {}
-    names = {k: e.name for k, e in by_key.items()} | {k: c.name for k, c in concepts.items()}
-    for child, base in variants:
-        base_name = names[base]
-        restored = restore_separators(concepts[child].name, base_name)
-        if restored == concepts[child].name:
-            continue
-        new_key = slugify(restored)
-        if new_key not in used:
-            used.add(new_key)
-            renamed[child] = new_key
-            concepts[new_key] = dataclasses.replace(concepts.pop(child), name=restored, key=new_key)
-    key_of = {n: renamed.get(k, k) for n, k in key_of.items()}
-    variants = sorted((renamed.get(c, c), renamed.get(b, b)) for c, b in variants)
-    final = []
-    for surface, merge in sorted(merges.items()):
-        if surface in key_of:
-            final.append(Merge(surface, key_of[surface], merge.reason))
-    return LinkResult(concepts, key_of, final, variants)
 
 
 @lru_cache(maxsize=1)

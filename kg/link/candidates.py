@@ -4,7 +4,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -15,13 +15,18 @@ from rapidfuzz.process import cpdist
 from kg.model import LexiconEntry
 from kg.names import compact, initials, singular
 
-__all__ = ["candidate_pairs", "vocabulary_index", "fuzzy_candidates", "VocabIndex"]
+__all__ = ["candidate_pairs", "vocabulary_index", "fuzzy_candidates", "fuzzy_parts",
+           "combined", "vocabulary_pairs", "grown_pairs", "VocabIndex"]
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
 
-def candidate_pairs(names: Sequence[str], *, window: int = 12, threshold: float = 92.0,
-                    scorer: Callable[..., float] = fuzz.ratio) -> list[tuple[float, str, str]]:
+WINDOW = 12     # names compared with each name, either side, in each sorted order
+
+
+def candidate_pairs(names: Sequence[str], *, window: int | None = None,
+                    threshold: float = 92.0, scorer: Callable[..., float] = fuzz.ratio
+                    ) -> list[tuple[float, str, str]]:
     """Fuzzy candidate pairs by sorted neighbourhood over the compact key and its reverse.
 
     Only names of eight or more characters are compared: short names differ by one letter
@@ -30,6 +35,7 @@ def candidate_pairs(names: Sequence[str], *, window: int = 12, threshold: float 
     >>> candidate_pairs(["SelfAtention", "Self-Attention", "Cross-Attention"])
     [(96.0, 'Self-Attention', 'SelfAtention')]
     """
+    window = window or WINDOW
     keyed = sorted({(compact(n), n) for n in names if len(compact(n)) >= 8})
     found: dict[tuple[str, str], float] = {}
     for order in (keyed, sorted(keyed, key=lambda kn: kn[0][::-1])):
@@ -73,6 +79,16 @@ class VocabIndex:
     def key_of(self, name: str) -> str | None:
         return self.terms.get(compact(name)) or self.terms.get(singular(name))
 
+    def letters_of(self, key: str) -> list[str]:
+        """The initials of ``key``'s multi-word terms (`initials` read backwards)."""
+        by_key = self._columns.get("letters")
+        if by_key is None:
+            by_key = self._columns["letters"] = defaultdict(list)
+            for letters, keys in self.initials.items():
+                for k in keys:
+                    by_key[k].append(letters)
+        return by_key.get(key, [])
+
     def columns(self, reverse: bool) -> tuple[list[str], list[str]]:
         """The compact keys (read forward) and the terms of `forward`, or of `backward`."""
         cached = self._columns.get(reverse)
@@ -104,14 +120,42 @@ def vocabulary_index(lexicon: tuple[LexiconEntry, ...]) -> VocabIndex:
 
 
 def fuzzy_candidates(names: Sequence[str], index: VocabIndex, threshold: float, *,
-                      window: int = 12, vocab_window: int = 8) -> list[tuple[float, str, str]]:
+                      window: int | None = None, vocab_window: int = 8
+                      ) -> list[tuple[float, str, str]]:
     """Fuzzy pairs among ``names``, and between them and the vocabulary's terms.
 
     Both by sorted neighbourhood: names among themselves, and each name against the
     vocabulary terms next to it in the vocabulary's sorted key lists (and reversed keys).
     """
-    found = {(a, b): score for score, a, b in candidate_pairs(names, window=window,
+    return combined(*fuzzy_parts(names, index, threshold, window=window,
+                                 vocab_window=vocab_window))
+
+
+Found = dict[tuple[str, str], float]     # (name, name) in order -> score
+
+
+def fuzzy_parts(names: Sequence[str], index: VocabIndex, threshold: float, *,
+                window: int | None = None, vocab_window: int = 8) -> tuple[Found, Found]:
+    """`fuzzy_candidates` in two parts: the pairs among ``names`` (scores rounded), and
+    those between a name and a vocabulary term (see `combined`)."""
+    among = {(a, b): score for score, a, b in candidate_pairs(names, window=window,
                                                               threshold=threshold)}
+    return among, vocabulary_pairs(names, index, threshold, vocab_window=vocab_window)
+
+
+def combined(among: Found, near: Found) -> list[tuple[float, str, str]]:
+    """The candidates of both parts of `fuzzy_parts`, best first."""
+    found = dict(among)
+    for pair, score in near.items():
+        found[pair] = max(score, found.get(pair, 0))
+    return _ranked(found)
+
+
+def vocabulary_pairs(names: Iterable[str], index: VocabIndex, threshold: float, *,
+                     vocab_window: int = 8) -> Found:
+    """Each name against the vocabulary terms next to it in the vocabulary's sorted key
+    lists (and reversed keys): what one name finds does not depend on the others."""
+    found: Found = {}
     half = vocab_window // 2
     for table, keys, terms, reverse in ((index.forward, *index.columns(False), False),
                                         (index.backward, *index.columns(True), True)):
@@ -131,4 +175,34 @@ def fuzzy_candidates(names: Sequence[str], index: VocabIndex, threshold: float, 
             if term != name and own[i] != near[i]:
                 pair = (name, term) if name < term else (term, name)
                 found[pair] = max(score, found.get(pair, 0))
-    return _ranked(found)
+    return found
+
+
+def grown_pairs(names: Sequence[str], before: Found, new: Collection[str], *,
+                window: int | None = None, threshold: float = 92.0,
+                scorer: Callable[..., float] = fuzz.ratio) -> Found:
+    """`candidate_pairs` of ``names`` (as a dict), given ``before``, those of the same
+    names but ``new``. Adding names only pushes others apart in the sorted orders, so
+    the pairs of before still in a window are kept, and only the pairs with a new name
+    are scored."""
+    window = window or WINDOW
+    keyed = sorted({(compact(n), n) for n in names if len(compact(n)) >= 8})
+    orders = (keyed, sorted(keyed, key=lambda kn: kn[0][::-1]))
+    places = [{n: i for i, (_, n) in enumerate(order)} for order in orders]
+    found = {pair: score for pair, score in before.items()
+             if any(abs(at[pair[0]] - at[pair[1]]) <= window for at in places)}
+    fresh: Found = {}
+    for order, at in zip(orders, places):
+        steps = sorted({(min(i, j), max(i, j)) for n in new if n in at
+                        for i in (at[n],)
+                        for j in range(max(0, i - window), min(len(order), i + window + 1))
+                        if j != i})
+        left = [order[i][0] for i, _ in steps]
+        right = [order[j][0] for _, j in steps]
+        for k, score in _scores(left, right, scorer, threshold):
+            (ka, a), (kb, b) = order[steps[k][0]], order[steps[k][1]]
+            if ka != kb:
+                pair = (a, b) if a < b else (b, a)
+                fresh[pair] = max(score, fresh.get(pair, 0))
+    found.update((pair, round(score, 1)) for pair, score in fresh.items())
+    return found

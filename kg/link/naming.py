@@ -28,7 +28,7 @@ def restore_separators(name: str, base: str) -> str:
     'UpsamplingBilinear2d'
     
     """
-    if any(c in name for c in " -_"):
+    if " " in name or "-" in name or "_" in name:
         return name
     target = compact(base)
     if name.isascii() and name.isprintable():    # compact() of its prefixes is lower()
@@ -66,12 +66,14 @@ def find_variants(concepts: dict[str, Concept], by_key: dict[str, LexiconEntry]
         if len(compact(name)) >= 3:
             heads.setdefault(compact(name), key)
     out = []
+    get = heads.get
     for concept in concepts.values():
         if concept.origin == "vocabulary":
             continue
-        own = compact(concept.name)
-        base = next((heads[own[:n]] for n in range(len(own) - 1, 2, -1)
-                     if heads.get(own[:n], concept.key) != concept.key), None)
-        if base:
-            out.append((concept.key, base))
+        own, key = compact(concept.name), concept.key
+        for n in range(len(own) - 1, 2, -1):     # the longest head first
+            base = get(own[:n], key)
+            if base != key:
+                out.append((key, base))
+                break
     return sorted(out)
