@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from kg.link import LinkMemo, SurfaceStats, link_concepts
 from kg.link import candidates
-from kg.link.candidates import candidate_pairs, grown_pairs, vocabulary_index
+from kg.link.candidates import (candidate_pairs, grown_pairs, sorted_orders,
+                                vocabulary_index)
 from kg.model import AliasPair, Mention
 
 # Names that meet every kind of evidence: vocabulary terms and spellings of them, one
@@ -200,9 +201,12 @@ def test_fuzzy_pairs_of_more_names_are_those_kept_and_those_of_the_new(before, a
     names = sorted(set(before) | set(added))
     new = [n for n in names if n not in before]
     old = {(a, b): s for s, a, b in candidate_pairs(before, window=window, threshold=60)}
-    grown = grown_pairs(names, old, new, window=window, threshold=60)
-    assert grown == {(a, b): s for s, a, b in candidate_pairs(names, window=window,
-                                                              threshold=60)}
+    grown, orders = grown_pairs(names, old, new, window=window, threshold=60)
+    kept, kept_orders = grown_pairs(names, old, new, window=window, threshold=60,
+                                    orders=sorted_orders(before))
+    assert grown == kept == {(a, b): s for s, a, b in candidate_pairs(names, window=window,
+                                                                      threshold=60)}
+    assert orders == kept_orders == sorted_orders(names)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

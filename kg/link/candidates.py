@@ -16,7 +16,7 @@ from kg.model import LexiconEntry
 from kg.names import compact, initials, singular
 
 __all__ = ["candidate_pairs", "vocabulary_index", "fuzzy_candidates", "fuzzy_parts",
-           "combined", "vocabulary_pairs", "grown_pairs", "VocabIndex"]
+           "combined", "vocabulary_pairs", "grown_pairs", "sorted_orders", "VocabIndex"]
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
@@ -178,17 +178,34 @@ def vocabulary_pairs(names: Iterable[str], index: VocabIndex, threshold: float, 
     return found
 
 
-def grown_pairs(names: Sequence[str], before: Found, new: Collection[str], *,
-                window: int | None = None, threshold: float = 92.0,
-                scorer: Callable[..., float] = fuzz.ratio) -> Found:
-    """`candidate_pairs` of ``names`` (as a dict), given ``before``, those of the same
-    names but ``new``. Adding names only pushes others apart in the sorted orders, so
-    the pairs of before still in a window are kept, and only the pairs with a new name
-    are scored."""
-    window = window or WINDOW
+Orders = tuple[list[str], list[str]]
+
+
+def sorted_orders(names: Iterable[str]) -> Orders:
+    """The names `candidate_pairs` compares, in its two orders: by compact key, and by
+    the key read backwards (ties by name)."""
     keyed = sorted({(compact(n), n) for n in names if len(compact(n)) >= 8})
-    orders = (keyed, sorted(keyed, key=lambda kn: kn[0][::-1]))
-    places = [{n: i for i, (_, n) in enumerate(order)} for order in orders]
+    return [n for _, n in keyed], [n for _, n in sorted(keyed, key=lambda kn: kn[0][::-1])]
+
+
+def grown_pairs(names: Sequence[str], before: Found, new: Collection[str], *,
+                orders: Orders | None = None, window: int | None = None,
+                threshold: float = 92.0, scorer: Callable[..., float] = fuzz.ratio
+                ) -> tuple[Found, Orders]:
+    """`candidate_pairs` of ``names`` (as a dict), given ``before``, those of the same
+    names but ``new`` (and their `sorted_orders`, when known), with the orders of
+    ``names``. Adding names only pushes others apart in the sorted orders, so the pairs
+    of before still in a window are kept, and only the pairs with a new name are scored."""
+    window = window or WINDOW
+    if orders is None:
+        orders = sorted_orders(names)
+    else:
+        orders = (list(orders[0]), list(orders[1]))
+        for n in new:
+            if len(compact(n)) >= 8:
+                bisect.insort(orders[0], n, key=_forward)
+                bisect.insort(orders[1], n, key=_backward)
+    places = [{n: i for i, n in enumerate(order)} for order in orders]
     found = {pair: score for pair, score in before.items()
              if any(abs(at[pair[0]] - at[pair[1]]) <= window for at in places)}
     fresh: Found = {}
@@ -197,12 +214,20 @@ def grown_pairs(names: Sequence[str], before: Found, new: Collection[str], *,
                         for i in (at[n],)
                         for j in range(max(0, i - window), min(len(order), i + window + 1))
                         if j != i})
-        left = [order[i][0] for i, _ in steps]
-        right = [order[j][0] for _, j in steps]
+        left = [compact(order[i]) for i, _ in steps]
+        right = [compact(order[j]) for _, j in steps]
         for k, score in _scores(left, right, scorer, threshold):
-            (ka, a), (kb, b) = order[steps[k][0]], order[steps[k][1]]
-            if ka != kb:
+            if left[k] != right[k]:
+                a, b = order[steps[k][0]], order[steps[k][1]]
                 pair = (a, b) if a < b else (b, a)
                 fresh[pair] = max(score, fresh.get(pair, 0))
     found.update((pair, round(score, 1)) for pair, score in fresh.items())
-    return found
+    return found, orders
+
+
+def _forward(name: str) -> tuple[str, str]:
+    return compact(name), name
+
+
+def _backward(name: str) -> tuple[str, str]:
+    return compact(name)[::-1], name

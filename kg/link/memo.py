@@ -19,7 +19,8 @@ import marshal
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
-from kg.link.candidates import VocabIndex, combined, grown_pairs, vocabulary_pairs
+from kg.link.candidates import (VocabIndex, combined, grown_pairs, sorted_orders,
+                                vocabulary_pairs)
 from kg.link.clusters import Linker
 from kg.link.steps import (Merge, acronym_letters, concepts_of, draft, is_multiword,
                            unions)
@@ -53,18 +54,22 @@ class LinkMemo:
         First name of each cluster -> its `kg.link.steps.Draft` (or None).
     groups : dict
         `groups_of` the names (None until needed).
+    orders : tuple
+        The names in the orders of the fuzzy candidates' windows
+        (`kg.link.candidates.sorted_orders`; None until needed).
     """
 
     _FIELDS = ("signature", "sources", "surfaces", "keys", "vocab", "pairs", "among",
-               "near", "clusters", "reasons", "drafts", "groups")
+               "near", "clusters", "reasons", "drafts", "groups", "orders")
     __slots__ = _FIELDS + ("_had", "_names", "_cluster_of")
 
     def __init__(self, signature, sources, surfaces, keys, vocab, pairs, among, near,
-                 clusters, reasons, drafts, groups=None) -> None:
+                 clusters, reasons, drafts, groups=None, orders=None) -> None:
         self.signature, self.sources, self.surfaces = signature, sources, surfaces
         self.keys, self.vocab, self.pairs = keys, vocab, pairs
         self.among, self.near, self.clusters = among, near, clusters
         self.reasons, self.drafts, self.groups = reasons, drafts, groups
+        self.orders = orders
         self._names: set[str] | None = None
         self._cluster_of: dict[str, str] | None = None
 
@@ -81,6 +86,8 @@ class LinkMemo:
     def dumps(self) -> bytes:
         if self.groups is None:     # made here, not while linking: they wait till then
             self.groups = groups_of(self.surfaces, self.keys)
+        if self.orders is None:
+            self.orders = sorted_orders(self.surfaces)
         return marshal.dumps((_VERSION, *(getattr(self, f) for f in self._FIELDS)))
 
     @classmethod
@@ -129,7 +136,8 @@ class LinkMemo:
                 groups.setdefault(label, []).append(name)
         for long, short, _ in set(pairs).symmetric_difference(self.pairs):
             seeds.update((long, short))
-        among = grown_pairs(surfaces, self.among, new, threshold=threshold)
+        among, orders = grown_pairs(surfaces, self.among, new, orders=self.orders,
+                                    threshold=threshold)
         near = {**self.near, **vocabulary_pairs(new, index, threshold)}
         for pair in among.keys() ^ self.among.keys():
             seeds.update(pair)      # (a new name's pairs with vocabulary terms: it is a seed)
@@ -159,7 +167,7 @@ class LinkMemo:
         reasons = {n: r for n, r in self.reasons.items() if n not in part}
         reasons.update((n, m.reason) for n, m in merges.items())
         memo = LinkMemo(self.signature, list(sources), surfaces, keys, vocab, pairs, among,
-                        near, clusters, reasons, drafts, groups)
+                        near, clusters, reasons, drafts, groups, orders)
         return (*concepts_of([d for d in drafts.values() if d], index.by_key, reasons), memo)
 
 
