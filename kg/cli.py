@@ -228,6 +228,8 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
 
         pages.append((lambda: write_graphml(cooccurrence_graph(result.graph),
                                             out / "cooccurrence.graphml"), (), {}))
+    keep = [(pipeline.store_memo, (cache.path, cache.fingerprint, result.link.memo), {})] \
+        if cache is not None and result.link.memo is not None else []   # for the next build
     # GraphML and the tables in a second process, the page here: about as long. A forked
     # process pays a copy of each page of memory it touches, and GraphML touches all of a
     # large graph (100,000 articles: 3.8 s here, 4.8 s forked), so then the page and the
@@ -237,17 +239,16 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     elif standby:
         # the page's process renders it; the tables are written by this process while it
         # waits, or when GraphML will be mostly copied from the last file (a rebuild:
-        # then GraphML ends first), beside GraphML
+        # then GraphML ends first), beside GraphML. Linking's memo is kept by this
+        # process while it waits (GraphML's process, with the tables, ended last).
         copied = reuse and has_index(out / "graph.graphml")
         aside = graphml + tables if copied else graphml
         tasks = [(send_html_aside, (standby[0], parts, out / "graph.html"), {}),
-                 *pages, *([] if copied else tables), (standby[0].result, (), {})]
+                 *pages, *([] if copied else tables), *keep, (standby[0].result, (), {})]
+        keep = []
     else:
         aside, tasks = graphml + tables, pages
-    if cache is not None and result.link.memo is not None:     # for the next build
-        aside.append((pipeline.store_memo, (cache.path, cache.fingerprint, result.link.memo),
-                      {}))
-    write_all(aside + tasks, jobs=jobs, aside=len(aside))
+    write_all(aside + keep + tasks, jobs=jobs, aside=len(aside) + len(keep))
     lap("write")
     if _OWN_PROCESS:    # freed at exit, not object by object as this frame goes (0.1 s
         _KEPT.append((result, articles, lexicon, memo, names))   # at 20,000 articles)

@@ -155,17 +155,6 @@ def store_memo(path: Path, fingerprint: str, memo: LinkMemo) -> None:
                     path, err)
 
 
-def _sources(articles: Sequence[Article], extractions: Sequence[Extraction],
-             cache: ExtractionCache | None) -> dict[str, Sequence] | None:
-    """The mentions of each article, under its id and the key of its text in ``cache``
-    (what linking's memo is told: None without a cache)."""
-    keys = cache.keys if cache is not None else {}
-    try:
-        return {keys[a.id]: e.mentions for a, e in zip(articles, extractions)}
-    except KeyError:
-        return None
-
-
 @contextlib.contextmanager
 def _extraction(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *, jobs: int,
                 cache: ExtractionCache | None = None, nlp=None, size: int = 0
@@ -396,10 +385,9 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
 
     start = time.perf_counter()
     pairs = [p for e in extractions for p in e.pairs]
-    sources = _sources(articles, extractions, cache)
     link = link_concepts(tally.of(extractions), lexicon, pairs=pairs, threshold=threshold,
                          forced=forced, forbidden=forbidden, dropped=dropped, index=index(),
-                         jobs=jobs, sources=sources, memo=memo() if sources else None)
+                         jobs=jobs, memo=memo(), remember=cache is not None)
     if link.memo is not None and keep_memo:
         store_memo(cache.path, cache.fingerprint, link.memo)
     timings["link"] = time.perf_counter() - start

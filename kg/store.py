@@ -76,8 +76,6 @@ class ExtractionCache:
         self.path = Path(path)
         self.fingerprint = fingerprint
         self._fetched: dict[str, bytes] = {}     # entries `find` read, for `read`
-        # of each article `find` was given: its id and text, as ``id|start of its key``
-        self.keys: dict[str, str] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open()
@@ -129,9 +127,7 @@ class ExtractionCache:
     def find(self, articles: Sequence[Article]) -> dict[str, Article]:
         """The articles that have an entry, by cache key (nothing decoded yet: `read`
         decodes them, without looking them up again; the rows are held until then)."""
-        keyed = [(self._key(a), a) for a in articles]
-        self.keys = {a.id: f"{a.id}|{key[:16]}" for key, a in keyed}
-        keys = dict(keyed)
+        keys = {self._key(a): a for a in articles}
         total = self.db.execute("SELECT count(*) FROM extractions").fetchone()[0]
         if len(keys) * 2 >= total:     # most of the table (a rebuild): one scan, 3x faster
             rows = {key: value for key, value in

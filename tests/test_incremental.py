@@ -328,7 +328,10 @@ def test_unchanged_files_are_not_parsed_again(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_a_rebuild_after_a_new_page_writes_what_a_fresh_build_does(tmp_path, jobs):
+def test_a_rebuild_after_a_new_page_writes_what_a_fresh_build_does(tmp_path, jobs,
+                                                                   monkeypatch):
+    from kg.link import LinkMemo
+
     feed = tmp_path / "feed"
     feed.mkdir()
     pages = sorted(sample_path().iterdir())
@@ -338,7 +341,12 @@ def test_a_rebuild_after_a_new_page_writes_what_a_fresh_build_does(tmp_path, job
     first = CliRunner().invoke(main, ["build", str(feed), "-o", str(out), "-j", jobs])
     for page in pages[-2:]:
         shutil.copy(page, feed)
+    relinked = []
+    real = LinkMemo.relink
+    monkeypatch.setattr(LinkMemo, "relink",
+                        lambda self, *a: relinked.append(real(self, *a)) or relinked[-1])
     again = CliRunner().invoke(main, ["build", str(feed), "-o", str(out), "-j", jobs, "-v"])
+    assert relinked and relinked[0] is not None      # linked with the first build's memo
     scratch = CliRunner().invoke(main, ["build", str(feed), "-o", str(fresh), "--no-cache",
                                         "-j", "1"])
     assert first.exit_code == again.exit_code == scratch.exit_code == 0, again.output

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -27,7 +27,7 @@ class LinkResult:
     key_of: dict[str, str]                        # surface form as written -> concept key
     merges: list[Merge] = field(default_factory=list)
     variants: list[tuple[str, str]] = field(default_factory=list)   # (variant key, base key)
-    memo: LinkMemo | None = None    # for the next link, when asked for (``sources``)
+    memo: LinkMemo | None = None    # for the next link, when asked for (``remember``)
 
     def concept_for(self, mention: Mention) -> str | None:
         """The concept key a mention belongs to, or None when it was dropped."""
@@ -40,8 +40,8 @@ def link_concepts(mentions: Iterable[Mention] | SurfaceStats,
                   forced: Iterable[tuple[str, str]] = (),
                   forbidden: Iterable[tuple[str, str]] = (),
                   dropped: Iterable[str] = (), index: VocabIndex | None = None,
-                  jobs: int = 1, sources: Mapping[str, Sequence[Mention]] | None = None,
-                  memo: LinkMemo | None = None) -> LinkResult:
+                  jobs: int = 1, memo: LinkMemo | None = None,
+                  remember: bool = False) -> LinkResult:
     """Decide which concept every mention denotes, merging duplicates.
 
     Evidence, strongest first: a vocabulary term (exact, or equal after normalising width,
@@ -71,13 +71,12 @@ def link_concepts(mentions: Iterable[Mention] | SurfaceStats,
     jobs : int, optional
         With 2 or more and many names, the fuzzy candidates are scored in a forked
         process while this one applies the other evidence.
-    sources : mapping, optional
-        The mentions of each article, under a name that changes when the article's text
-        does: asks for a `LinkMemo` in the result (not made with ``dropped`` names).
     memo : LinkMemo, optional
-        The memo of an earlier link, of some of ``sources``: only the names that the
-        other sources touch are linked again (the result is the same). Ignored when it
-        does not fit (other rules, threshold or code, or sources it had are gone).
+        The memo of an earlier link (``remember``), made with the same rules and
+        threshold: only the names that changed, with every name some evidence links them
+        to, are linked again; the result is the same. Used up. Ignored with other rules.
+    remember : bool, optional
+        Give the result a `LinkMemo` for the next link (not with ``dropped`` names).
 
     Returns
     -------
@@ -90,8 +89,8 @@ def link_concepts(mentions: Iterable[Mention] | SurfaceStats,
     by_key = index.by_key
     surfaces = sorted(stats.counts.keys() | {n for p in triples for n in p[:2]})
     signature = (float(threshold), forced, forbidden)
-    if memo is not None and sources is not None and not dropped:
-        found = memo.relink(stats, surfaces, triples, sources, index, signature)
+    if memo is not None and not dropped:
+        found = memo.relink(stats, surfaces, triples, index, signature)
         if found is not None:
             return LinkResult(*found)
     # the fuzzy candidates are scored aside while the other evidence is applied here
@@ -122,11 +121,10 @@ def link_concepts(mentions: Iterable[Mention] | SurfaceStats,
               for first, c in clusters.items()}
     reasons = {n: m.reason for n, m in merges.items()}
     result = LinkResult(*concepts_of([d for d in drafts.values() if d], by_key, reasons))
-    if sources is not None and not dropped:
-        result.memo = LinkMemo(
-            signature, list(sources), surfaces, keys, set(vocab_names), triples, *parts,
-            {first: (c.names, c.key) for first, c in clusters.items()},
-            reasons, drafts)
+    if remember and not dropped:
+        result.memo = LinkMemo.of(signature, stats, surfaces, keys, triples, *parts,
+                                  {first: (c.names, c.key) for first, c in clusters.items()},
+                                  reasons, drafts)
     return result
 
 

@@ -189,31 +189,52 @@ def sorted_orders(names: Iterable[str]) -> Orders:
 
 
 def grown_pairs(names: Sequence[str], before: Found, new: Collection[str], *,
-                orders: Orders | None = None, window: int | None = None,
-                threshold: float = 92.0, scorer: Callable[..., float] = fuzz.ratio
-                ) -> tuple[Found, Orders]:
+                gone: Collection[str] = (), orders: Orders | None = None,
+                window: int | None = None, threshold: float = 92.0,
+                scorer: Callable[..., float] = fuzz.ratio) -> tuple[Found, Orders]:
     """`candidate_pairs` of ``names`` (as a dict), given ``before``, those of the same
-    names but ``new`` (and their `sorted_orders`, when known), with the orders of
-    ``names``. Adding names only pushes others apart in the sorted orders, so the pairs
-    of before still in a window are kept, and only the pairs with a new name are scored."""
+    names but ``new`` and with those ``gone`` (and their `sorted_orders`, when known),
+    with the orders of ``names``. Names that come push others apart in the sorted orders
+    and names that go bring them closer, so only pairs with a new name, and pairs that
+    were out of both windows and are in one now, are scored; the pairs of before still
+    in a window are kept."""
     window = window or WINDOW
     if orders is None:
+        before_places = None
         orders = sorted_orders(names)
     else:
-        orders = (list(orders[0]), list(orders[1]))
+        before_places = [{n: i for i, n in enumerate(order)} for order in orders]
+        orders = ([n for n in orders[0] if n not in gone],
+                  [n for n in orders[1] if n not in gone])
         for n in new:
             if len(compact(n)) >= 8:
                 bisect.insort(orders[0], n, key=_forward)
                 bisect.insort(orders[1], n, key=_backward)
     places = [{n: i for i, n in enumerate(order)} for order in orders]
     found = {pair: score for pair, score in before.items()
-             if any(abs(at[pair[0]] - at[pair[1]]) <= window for at in places)}
+             if pair[0] in places[0] and pair[1] in places[0]
+             and any(abs(at[pair[0]] - at[pair[1]]) <= window for at in places)}
+    if before_places is None and gone:
+        raise ValueError("names gone: the orders of before are needed")
     fresh: Found = {}
-    for order, at in zip(orders, places):
-        steps = sorted({(min(i, j), max(i, j)) for n in new if n in at
-                        for i in (at[n],)
-                        for j in range(max(0, i - window), min(len(order), i + window + 1))
-                        if j != i})
+    for o, (order, at) in enumerate(zip(orders, places)):
+        steps = {(min(i, j), max(i, j)) for n in new if n in at
+                 for i in (at[n],)
+                 for j in range(max(0, i - window), min(len(order), i + window + 1)) if j != i}
+        if gone:        # pairs across the gap a name left, if out of both windows before
+            was = before_places
+            for n in gone:
+                if n not in was[o]:
+                    continue
+                where = _forward if o == 0 else _backward
+                gap = bisect.bisect_left(order, where(n), key=where)
+                for i in range(max(0, gap - window), gap):
+                    for j in range(gap, min(len(order), i + window + 1)):
+                        a, b = order[i], order[j]
+                        if a in was[0] and b in was[0] and all(
+                                abs(w[a] - w[b]) > window for w in was):
+                            steps.add((i, j))
+        steps = sorted(steps)
         left = [compact(order[i]) for i, _ in steps]
         right = [compact(order[j]) for _, j in steps]
         for k, score in _scores(left, right, scorer, threshold):

@@ -1,4 +1,4 @@
-"""What one link leaves for the next: a rebuild links again only the names its new articles
+"""What one link leaves for the next: a rebuild links again only the names its changes
 touch, and gets the link a build from scratch would make.
 
 Why that holds. Every step of linking (`kg.link.steps.unions`) looks only at names joined
@@ -6,25 +6,24 @@ by some evidence: a vocabulary key they share, one normalised form, a definition
 forced merge, the initials an acronym spells, a fuzzy candidate pair. Call those links;
 they make a graph over the names (and the vocabulary's concepts). What the steps do to
 one connected part of that graph depends on nothing outside it, and they take its
-evidence in the same order whatever else there is. So the parts that new articles leave
-as they were (no new name in them, no evidence gained or lost) end as they ended last
-time, and only the others are linked again. Adding names can cost a fuzzy pair (it
-pushes two names apart in the sorted orders); both names of a pair gained or lost count
-as touched. A memo is used only when every article it was made from is still there,
-unchanged, with the same rules and threshold; otherwise the names are linked afresh.
+evidence in the same order whatever else there is. So the parts that a rebuild leaves as
+they were (no name come or gone, no evidence gained or lost) end as they ended last time,
+and only the others are linked again; a concept is named again when the counts, types or
+origins of its names changed. Names that come push others apart in the sorted orders of
+the fuzzy windows, names that go bring them closer: both names of a pair gained or lost
+count as changed. A memo is used only with the rules and threshold it was made with.
 """
 from __future__ import annotations
 
 import marshal
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 from kg.link.candidates import (VocabIndex, combined, grown_pairs, sorted_orders,
                                 vocabulary_pairs)
 from kg.link.clusters import Linker
 from kg.link.steps import (Merge, acronym_letters, concepts_of, draft, is_multiword,
                            unions)
-from kg.model import Mention
 from kg.names import initials, singular
 
 __all__ = ["LinkMemo"]
@@ -39,11 +38,11 @@ class LinkMemo:
     ----------
     signature : tuple
         Threshold and user rules it was made with.
-    sources : list of str
-        The articles it was made from (`kg.link.link_concepts`'s ``sources``).
     surfaces, keys, vocab, pairs
-        The names (sorted), their vocabulary keys, those a vocabulary mention named, the
-        definitions (`kg.link.steps.first_pairs`).
+        The names (sorted), their vocabulary keys, the key of those a vocabulary mention
+        named, the definitions (`kg.link.steps.first_pairs`).
+    counts, types, origins
+        What the mentions said of each name (see `kg.link.SurfaceStats`).
     among, near
         Fuzzy candidates among the names, and between a name and a vocabulary term.
     clusters : dict
@@ -59,29 +58,40 @@ class LinkMemo:
         (`kg.link.candidates.sorted_orders`; None until needed).
     """
 
-    _FIELDS = ("signature", "sources", "surfaces", "keys", "vocab", "pairs", "among",
-               "near", "clusters", "reasons", "drafts", "groups", "orders")
-    __slots__ = _FIELDS + ("_had", "_names", "_cluster_of")
+    _FIELDS = ("signature", "surfaces", "keys", "vocab", "counts", "types", "origins",
+               "pairs", "among", "near", "clusters", "reasons", "drafts", "groups", "orders")
+    __slots__ = _FIELDS + ("_names", "_cluster_of")
 
-    def __init__(self, signature, sources, surfaces, keys, vocab, pairs, among, near,
-                 clusters, reasons, drafts, groups=None, orders=None) -> None:
-        self.signature, self.sources, self.surfaces = signature, sources, surfaces
-        self.keys, self.vocab, self.pairs = keys, vocab, pairs
-        self.among, self.near, self.clusters = among, near, clusters
-        self.reasons, self.drafts, self.groups = reasons, drafts, groups
-        self.orders = orders
+    def __init__(self, signature, surfaces, keys, vocab, counts, types, origins, pairs,
+                 among, near, clusters, reasons, drafts, groups=None, orders=None) -> None:
+        self.signature, self.surfaces, self.keys, self.vocab = signature, surfaces, keys, vocab
+        self.counts, self.types, self.origins = counts, types, origins
+        self.pairs, self.among, self.near = pairs, among, near
+        self.clusters, self.reasons, self.drafts = clusters, reasons, drafts
+        self.groups, self.orders = groups, orders
         self._names: set[str] | None = None
         self._cluster_of: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, signature: tuple, stats, surfaces: list[str], keys: dict, pairs: list,
+           among: dict, near: dict, clusters: dict, reasons: dict, drafts: dict
+           ) -> LinkMemo:
+        """The memo of a link of names with statistics ``stats`` (a `SurfaceStats`)."""
+        return cls(signature, surfaces, keys, dict(stats.vocab_names), dict(stats.counts),
+                   {n: dict(c) for n, c in stats.types.items() if c},
+                   {n: frozenset(o) for n, o in stats.origins.items()}, pairs, among, near,
+                   clusters, reasons, drafts)
 
     def prepare(self) -> None:
         """Make now the look-ups `relink` needs first (for a caller with time to spare)."""
         if self._names is None:
-            self._had = set(self.sources)
             self._names = set(self.surfaces)
             self._cluster_of = {n: first for first, (names, _) in self.clusters.items()
                                 for n in names}
             if self.groups is None:
                 self.groups = groups_of(self.surfaces, self.keys)
+            if self.orders is None:
+                self.orders = sorted_orders(self.surfaces)
 
     def dumps(self) -> bytes:
         if self.groups is None:     # made here, not while linking: they wait till then
@@ -102,72 +112,89 @@ class LinkMemo:
             return None
 
     def relink(self, stats, surfaces: list[str], pairs: list[tuple[str, str, str]],
-               sources: Mapping[str, Sequence[Mention]], index: VocabIndex,
-               signature: tuple) -> tuple | None:
-        """The fields of the `kg.link.LinkResult` of ``sources``, with a memo of its own
-        last, made from this memo; None when this memo does not fit them."""
+               index: VocabIndex, signature: tuple) -> tuple | None:
+        """The fields of the `kg.link.LinkResult` of names with statistics ``stats`` (a
+        `SurfaceStats`), with a memo of its own last, made from this memo (used up); None
+        when this memo was made with other rules or threshold."""
         if signature != self.signature:
             return None
         self.prepare()
-        if not self._had <= sources.keys():
-            return None
         old, cluster_of, groups = self._names, self._cluster_of, self.groups
-        if not old.issubset(surfaces):
-            return None
         threshold, forced, forbidden = signature
+        now = set(surfaces)
         new = [n for n in surfaces if n not in old]
-        touched = {m.surface for s in sources.keys() - self._had for m in sources[s]}
-        vocab_names = stats.vocab_names
-        keys, vocab = self.keys, self.vocab       # this memo is used up: changed in place
+        gone_names = old - now
+        vocab_names, counts, types, origins = (stats.vocab_names, stats.counts, stats.types,
+                                               stats.origins)
+        before_counts, before_types, before_origins = self.counts, self.types, self.origins
+        before_vocab = self.vocab
+        # names whose mentions say other things (their concepts are named again)
+        touched = {n for n, _ in counts.items() - before_counts.items()}
+        touched.update(n for n, _ in vocab_names.items() ^ before_vocab.items())
+        touched.update(n for n, o in origins.items() if o != before_origins.get(n))
+        touched.update(n for n, t in types.items() if t != before_types.get(n))
+        touched.update(before_types.keys() - types.keys())
+        touched &= old
+        touched -= gone_names
+        keys = self.keys
         seeds = set(new)
+        for name in gone_names:
+            for label in labels(name, keys[name]):      # the links it loses: theirs too
+                seeds.update(_linked(label, groups, index))
+                groups[label].remove(name)
+            del keys[name]
         for name in touched.union(new):
-            key, named = vocab_names.get(name) or index.key_of(name), name in vocab_names
+            key = vocab_names.get(name) or index.key_of(name)
             if name in old:
-                if key == keys[name] and named == (name in vocab):
+                if key == keys[name] and (name in vocab_names) == (name in before_vocab):
                     continue
                 seeds.add(name)
                 for label in labels(name, keys[name]):  # the links it loses: theirs too
                     seeds.update(_linked(label, groups, index))
                     groups[label].remove(name)
             keys[name] = key
-            if named:
-                vocab.add(name)
             for label in labels(name, key):
                 groups.setdefault(label, []).append(name)
         for long, short, _ in set(pairs).symmetric_difference(self.pairs):
             seeds.update((long, short))
-        among, orders = grown_pairs(surfaces, self.among, new, orders=self.orders,
-                                    threshold=threshold)
-        near = {**self.near, **vocabulary_pairs(new, index, threshold)}
+        among, orders = grown_pairs(surfaces, self.among, new, gone=gone_names,
+                                    orders=self.orders, threshold=threshold)
+        near = {pair: score for pair, score in self.near.items()
+                if pair[0] not in gone_names and pair[1] not in gone_names}
+        for pair in self.near.keys() - near.keys():
+            seeds.update(pair)
+        near.update(vocabulary_pairs(new, index, threshold))
         for pair in among.keys() ^ self.among.keys():
             seeds.update(pair)      # (a new name's pairs with vocabulary terms: it is a seed)
         hits = combined(among, near)
-        part = _Graph(old.union(new), keys, groups, pairs, forced, hits, index).part(seeds)
+        seeds -= gone_names
+        part = _Graph(now, keys, groups, pairs, forced, hits, index).part(seeds)
 
-        # the clusters of the part go, and are made again
+        # the clusters of the part (and of names gone) go, and are made again
         gone = {cluster_of[n] for n in part if n in cluster_of}
-        if any(n not in part for first in gone for n in self.clusters[first][0]):
+        gone |= {cluster_of[n] for n in gone_names}
+        if any(n not in part and n not in gone_names
+               for first in gone for n in self.clusters[first][0]):
             return None     # not closed: cannot happen, but then link afresh
         linker = Linker(forbidden)
         merges: dict[str, Merge] = {}
-        seen = set(surfaces)
         unions(linker, [n for n in surfaces if n in part], keys, vocab_names, index,
                [p for p in pairs if p[0] in part], [f for f in forced if f[0] in part],
-               lambda: [h for h in hits if h[1] in part], merges, seen)
+               lambda: [h for h in hits if h[1] in part], merges, now)
         clusters = {first: c for first, c in self.clusters.items() if first not in gone}
         drafts = {first: d for first, d in self.drafts.items() if first not in gone}
         for c in linker.clusters.values():
             first = min(c.names)
             clusters[first] = (c.names, c.key)
-            drafts[first] = draft(c.names, c.key, stats, index.by_key, seen)
-        # the other clusters whose names the new articles use more (or less) often
+            drafts[first] = draft(c.names, c.key, stats, index.by_key, now)
         for first in {cluster_of.get(n) for n in touched} - gone - {None}:
             names, key = clusters[first]
-            drafts[first] = draft(names, key, stats, index.by_key, seen)
-        reasons = {n: r for n, r in self.reasons.items() if n not in part}
+            drafts[first] = draft(names, key, stats, index.by_key, now)
+        reasons = {n: r for n, r in self.reasons.items() if n not in part and n in now}
         reasons.update((n, m.reason) for n, m in merges.items())
-        memo = LinkMemo(self.signature, list(sources), surfaces, keys, vocab, pairs, among,
-                        near, clusters, reasons, drafts, groups, orders)
+        memo = LinkMemo.of(self.signature, stats, surfaces, keys, pairs, among, near,
+                           clusters, reasons, drafts)
+        memo.groups, memo.orders = groups, orders
         return (*concepts_of([d for d in drafts.values() if d], index.by_key, reasons), memo)
 
 
