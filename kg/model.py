@@ -71,8 +71,10 @@ class Extraction:
     sentences: tuple[tuple[int, int], ...] = ()   # sentence bounds, character offsets
 
 
-@dataclass(frozen=True, slots=True)
-class Concept:
+class Concept(NamedTuple):
+    """One concept of the graph (a named tuple: linking makes one for each of tens of
+    thousands of names, and a frozen dataclass took four times as long to make)."""
+
     key: str
     name: str
     type: str = "concept"

@@ -28,7 +28,7 @@ from kg.names import initials, singular
 
 __all__ = ["LinkMemo"]
 
-_VERSION = 1
+_VERSION = 2
 
 
 class LinkMemo:
@@ -98,7 +98,12 @@ class LinkMemo:
             self.groups = groups_of(self.surfaces, self.keys)
         if self.orders is None:
             self.orders = sorted_orders(self.surfaces)
-        return marshal.dumps((_VERSION, *(getattr(self, f) for f in self._FIELDS)))
+        fields = [getattr(self, f) for f in self._FIELDS]
+        by_origins: dict[tuple, list[str]] = defaultdict(list)   # a few sets, marshalled
+        for name, found in self.origins.items():                  # once each (3x faster)
+            by_origins[tuple(sorted(found))].append(name)
+        fields[self._FIELDS.index("origins")] = dict(by_origins)
+        return marshal.dumps((_VERSION, *fields))
 
     @classmethod
     def loads(cls, blob: bytes) -> LinkMemo | None:
@@ -107,8 +112,11 @@ class LinkMemo:
             version, *fields = marshal.loads(blob)
             if version != _VERSION or len(fields) != len(cls._FIELDS):
                 return None
+            at = cls._FIELDS.index("origins")
+            fields[at] = {name: frozenset(found) for found, names in fields[at].items()
+                          for name in names}
             return cls(*fields)
-        except (ValueError, EOFError, TypeError):
+        except (ValueError, EOFError, TypeError, AttributeError):
             return None
 
     def relink(self, stats, surfaces: list[str], pairs: list[tuple[str, str, str]],

@@ -5,7 +5,6 @@ the few groups of names a rebuild's new articles touch, and keeps the rest.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -226,8 +225,7 @@ def concepts_of(drafts: Iterable[Draft], by_key: dict[str, LexiconEntry],
         if new_key not in used:
             used.add(new_key)
             renamed[child] = new_key
-            concepts[new_key] = dataclasses.replace(concepts.pop(child), name=restored,
-                                                    key=new_key)
+            concepts[new_key] = concepts.pop(child)._replace(name=restored, key=new_key)
     if renamed:
         key_of = {n: renamed.get(k, k) for n, k in key_of.items()}
     variants = sorted((renamed.get(c, c), renamed.get(b, b)) for c, b in variants)
