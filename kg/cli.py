@@ -235,20 +235,19 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     # large graph (100,000 articles: 3.8 s here, 4.8 s forked), so then the page and the
     # tables go aside (the page takes half as long as GraphML).
     if len(parts.articles) >= _GRAPHML_HERE_FROM:
-        aside, tasks = pages + tables, graphml
+        aside, tasks = pages + tables + keep, graphml
     elif standby:
-        # the page's process renders it; the tables are written by this process while it
-        # waits, or when GraphML will be mostly copied from the last file (a rebuild:
-        # then GraphML ends first), beside GraphML. Linking's memo is kept by this
-        # process while it waits (GraphML's process, with the tables, ended last).
+        # the page's process renders it; this process writes the tables while it waits,
+        # except when GraphML will be mostly copied from the last file (a rebuild): then
+        # they go beside GraphML. Linking's memo is kept by this process while it waits
+        # (in rebuilds traced, GraphML's process ended last).
         copied = reuse and has_index(out / "graph.graphml")
         aside = graphml + tables if copied else graphml
         tasks = [(send_html_aside, (standby[0], parts, out / "graph.html"), {}),
                  *pages, *([] if copied else tables), *keep, (standby[0].result, (), {})]
-        keep = []
     else:
-        aside, tasks = graphml + tables, pages
-    write_all(aside + keep + tasks, jobs=jobs, aside=len(aside) + len(keep))
+        aside, tasks = graphml + tables + keep, pages
+    write_all(aside + tasks, jobs=jobs, aside=len(aside))
     lap("write")
     if _OWN_PROCESS:    # freed at exit, not object by object as this frame goes (0.1 s
         _KEPT.append((result, articles, lexicon, memo, names))   # at 20,000 articles)

@@ -199,19 +199,14 @@ class ExtractionCache:
     def save_artifact(self, name: str, value: bytes) -> None:
         """Keep ``value`` (something slow to make from the vocabulary) under ``name``,
         replacing what an older extractor saved under that name."""
-        with self.db:
-            self.db.execute("DELETE FROM artifacts WHERE name LIKE ?",
-                            (name.replace("%", "") + "|%",))
-            self.db.execute("INSERT INTO artifacts VALUES (?, ?)",
-                            (f"{name}|{self.fingerprint}", value))
+        _put_artifact(self.db, name, self.fingerprint, value)
 
     @staticmethod
     def store_artifact(path: Path, fingerprint: str, name: str, value: bytes) -> None:
         """`save_artifact` into the cache at ``path`` made for ``fingerprint``, through a
         connection of its own (for another process: an open one is not to be shared)."""
-        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db, db:
-            db.execute("DELETE FROM artifacts WHERE name LIKE ?", (name.replace("%", "") + "|%",))
-            db.execute("INSERT INTO artifacts VALUES (?, ?)", (f"{name}|{fingerprint}", value))
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            _put_artifact(db, name, fingerprint, value)
 
     def file_memo(self) -> FileMemo:
         """The files read by the last build (see `kg.sources.FileMemo`)."""
@@ -231,6 +226,12 @@ class ExtractionCache:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _put_artifact(db: sqlite3.Connection, name: str, fingerprint: str, value: bytes) -> None:
+    with db:
+        db.execute("DELETE FROM artifacts WHERE name LIKE ?", (name.replace("%", "") + "|%",))
+        db.execute("INSERT INTO artifacts VALUES (?, ?)", (f"{name}|{fingerprint}", value))
 
 
 def _encode(extraction: Extraction) -> bytes:

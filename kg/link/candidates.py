@@ -199,6 +199,8 @@ def grown_pairs(names: Sequence[str], before: Found, new: Collection[str], *,
     were out of both windows and are in one now, are scored; the pairs of before still
     in a window are kept."""
     window = window or WINDOW
+    if orders is None and gone:
+        raise ValueError("names gone: the orders of before are needed")
     if orders is None:
         before_places = None
         orders = sorted_orders(names)
@@ -214,8 +216,6 @@ def grown_pairs(names: Sequence[str], before: Found, new: Collection[str], *,
     found = {pair: score for pair, score in before.items()
              if pair[0] in places[0] and pair[1] in places[0]
              and any(abs(at[pair[0]] - at[pair[1]]) <= window for at in places)}
-    if before_places is None and gone:
-        raise ValueError("names gone: the orders of before are needed")
     fresh: Found = {}
     for o, (order, at) in enumerate(zip(orders, places)):
         steps = {(min(i, j), max(i, j)) for n in new if n in at

@@ -88,16 +88,18 @@ class LinkMemo:
             self._names = set(self.surfaces)
             self._cluster_of = {n: first for first, (names, _) in self.clusters.items()
                                 for n in names}
-            if self.groups is None:
-                self.groups = groups_of(self.surfaces, self.keys)
-            if self.orders is None:
-                self.orders = sorted_orders(self.surfaces)
+            self._derive()
 
-    def dumps(self) -> bytes:
-        if self.groups is None:     # made here, not while linking: they wait till then
+    def _derive(self) -> None:
+        """The groups and orders, made from the names when first needed (not while
+        linking: they wait till the memo is kept or used)."""
+        if self.groups is None:
             self.groups = groups_of(self.surfaces, self.keys)
         if self.orders is None:
             self.orders = sorted_orders(self.surfaces)
+
+    def dumps(self) -> bytes:
+        self._derive()
         fields = [getattr(self, f) for f in self._FIELDS]
         by_origins: dict[tuple, list[str]] = defaultdict(list)   # a few sets, marshalled
         for name, found in self.origins.items():                  # once each (3x faster)
@@ -290,9 +292,7 @@ class _Graph:
         while todo:
             node = todo.pop()
             near = list(other.get(node, ()))
-            for label in self._labels(node):
-                if label[0] == "k":
-                    near.append(f"\0{label[2:]}")
+            for label in self._labels(node):     # (a key's label brings its concept)
                 if label not in opened:
                     opened.add(label)
                     near += _linked(label, groups, self.index)
