@@ -215,11 +215,29 @@ def _results(batches: list[list[Article]], tasks: list[_workers.Task], nlp: Call
 
 
 class _Tally:
-    """The linker's statistics of extractions, counted as they come in (each once)."""
+    """The linker's statistics of extractions, counted as they come in (each once).
 
-    def __init__(self) -> None:
+    ``names`` gives each article (by id) a name for what its extraction holds (see
+    `_names`). When the last build's linking memo was counted from articles that are all
+    in this build (by those names), the statistics start from the memo's (`seed`) and
+    only the other articles are counted: a rebuild counts its new articles, not the
+    million mentions of the cached ones again."""
+
+    def __init__(self, names: dict[str, str] | None = None) -> None:
         self.stats = SurfaceStats()
         self.counted: set[str] = set()      # article ids
+        self.names = names or {}
+
+    def seed(self, memo: LinkMemo | None) -> None:
+        """Start from the statistics ``memo`` was made from, when nothing is counted yet
+        and it was counted from articles of this build alone."""
+        if memo is None or memo.counted is None or self.counted or not self.names:
+            return
+        article_of = {name: article_id for article_id, name in self.names.items()}
+        if not all(name in article_of for name in memo.counted):
+            return          # an article of the last build is gone (or was replaced)
+        self.stats = SurfaceStats.of_memo(memo)
+        self.counted = {article_of[name] for name in memo.counted}
 
     def add(self, extractions: Iterable[Extraction]) -> set[str]:
         """Count in the extractions not counted yet; return the new surface forms."""
@@ -238,6 +256,15 @@ class _Tally:
         return self.stats
 
 
+def _names(found: dict[str, Article], todo: Sequence[Article], cache: ExtractionCache
+           ) -> dict[str, str]:
+    """Article id -> a name for what its extraction holds: the id with the article's
+    cache key (the key says what the extraction holds, the id whose it is)."""
+    names = {a.id: f"{a.id} {key[:24]}" for key, a in found.items()}
+    names.update((a.id, f"{a.id} {cache.key(a)[:24]}") for a in todo)
+    return names
+
+
 def _while_waiting(received: Callable[[], list[dict[str, Extraction]]],
                    index: Callable[[], VocabIndex], idle: Callable[[], None] | None,
                    tally: _Tally, memo: Callable[[], LinkMemo | None]) -> Iterator[None]:
@@ -253,6 +280,7 @@ def _while_waiting(received: Callable[[], list[dict[str, Extraction]]],
     yield
     if memo() is not None:
         memo().prepare()
+        tally.seed(memo())      # then only what the memo was not counted from is counted
     yield
     done = [0] * len(received())
     while True:
@@ -349,7 +377,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         workers = None
     started = workers or stream          # processes already at work, if any
     fresh: dict[str, Extraction] = {}
-    tally = _Tally()
+    tally = _Tally(_names(found, todo, cache) if cache is not None else None)
     with contextlib.ExitStack() as stack:
         if started is not None:
             running = started.extract(todo, idle=_while_waiting(lambda: [cached, fresh],
@@ -385,9 +413,12 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
 
     start = time.perf_counter()
     pairs = [p for e in extractions for p in e.pairs]
+    tally.seed(memo())
     link = link_concepts(tally.of(extractions), lexicon, pairs=pairs, threshold=threshold,
                          forced=forced, forbidden=forbidden, dropped=dropped, index=index(),
                          jobs=jobs, memo=memo(), remember=cache is not None)
+    if link.memo is not None:
+        link.memo.counted = list(tally.names.values())     # what its statistics are of
     if link.memo is not None and keep_memo:
         store_memo(cache.path, cache.fingerprint, link.memo)
     timings["link"] = time.perf_counter() - start

@@ -121,13 +121,13 @@ class ExtractionCache:
 
     def known(self, articles: Sequence[Article]) -> set[int]:
         """``id()`` of the articles that have an entry (keys only, nothing kept)."""
-        keys = {self._key(a): a for a in articles}
+        keys = {self.key(a): a for a in articles}
         return {id(keys[key]) for key, in self._rows("key", list(keys))}
 
     def find(self, articles: Sequence[Article]) -> dict[str, Article]:
         """The articles that have an entry, by cache key (nothing decoded yet: `read`
         decodes them, without looking them up again; the rows are held until then)."""
-        keys = {self._key(a): a for a in articles}
+        keys = {self.key(a): a for a in articles}
         total = self.db.execute("SELECT count(*) FROM extractions").fetchone()[0]
         if len(keys) * 2 >= total:     # most of the table (a rebuild): one scan, 3x faster
             rows = {key: value for key, value in
@@ -169,7 +169,7 @@ class ExtractionCache:
 
     def put(self, results: Iterable[tuple[Article, Extraction]]) -> None:
         """Store results in one transaction."""
-        rows = [(self._key(a), _encode(e)) for a, e in results]
+        rows = [(self.key(a), _encode(e)) for a, e in results]
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO extractions VALUES (?, ?)", rows)
 
@@ -220,7 +220,9 @@ class ExtractionCache:
             self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?)",
                                 memo.fresh.items())
 
-    def _key(self, article: Article) -> str:
+    def key(self, article: Article) -> str:
+        """Where ``article``'s extraction is kept: a hash of its text, of whether it was
+        cut, and of this cache's fingerprint."""
         # a cut article drops the mention at its cut, so the flag is part of the key
         return cache_key(article.text, f"{self.fingerprint}|cut={article.truncated}")
 

@@ -253,3 +253,57 @@ def test_a_rebuild_links_with_the_memo_and_keeps_a_new_one(lexicon, tmp_path, jo
     _same(again.link, fresh.link)
     assert pipeline.load_memo(cache).surfaces == again.link.memo.surfaces
     assert set(kept.surfaces) < set(again.link.memo.surfaces)
+
+
+def _stats_of(stats):
+    return (dict(stats.counts), {n: dict(t) for n, t in stats.types.items() if t},
+            dict(stats.origins), stats.vocab_names)
+
+
+@pytest.mark.parametrize("before, between, after, counted", [
+    # (articles of the build that keeps the memo, of an earlier one, of the rebuild,
+    #  articles the rebuild counts: those its memo was not counted from, or all)
+    (slice(0, -5), None, slice(None), "new"),
+    (slice(0, 20), slice(None), slice(None), "new"),     # the rest from an older build
+    (slice(None), None, slice(0, -5), "all"),            # articles gone: counted afresh
+    (slice(None), None, "grown", "all"),                 # one article replaced
+])
+def test_a_rebuild_counts_only_the_articles_its_memo_was_not_counted_from(
+        lexicon, tmp_path, monkeypatch, before, between, after, counted):
+    from kg import pipeline
+    from kg.sources import read_articles, sample_path
+
+    articles = read_articles([sample_path()])
+    cache = pipeline.open_cache(tmp_path / "cache.sqlite", lexicon)
+    if between is not None:
+        pipeline.build(articles[between], lexicon, cache=cache)
+    pipeline.build(articles[before], lexicon, cache=cache)
+    if after == "grown":
+        now = [a._replace(text=a.text + " 又见 LoRA。") if i == 3 else a
+               for i, a in enumerate(articles)]
+    else:
+        now = articles[after]
+    seen: set[str] = set()
+    real = SurfaceStats.add
+
+    def add(self, mentions):
+        mentions = list(mentions)
+        seen.update(m.article_id for m in mentions)
+        return real(self, mentions)
+
+    linked = []
+    link = pipeline.link_concepts
+    monkeypatch.setattr(SurfaceStats, "add", add)
+    monkeypatch.setattr(pipeline, "link_concepts",
+                        lambda stats, *a, **k: linked.append(stats) or link(stats, *a, **k))
+    again = pipeline.build(now, lexicon, cache=cache)
+    monkeypatch.setattr(SurfaceStats, "add", real)
+    with_memo = {a.id for a in articles[before]}
+    assert seen == ({a.id for a in now} - with_memo if counted == "new"
+                    else {a.id for a in now})
+    fresh = pipeline.build(now, lexicon)
+    assert _stats_of(linked[0]) == _stats_of(SurfaceStats(
+        m for e in fresh.extractions for m in e.mentions))
+    _same(again.link, fresh.link)
+    assert pipeline.load_memo(cache).counted == again.link.memo.counted
+    assert len(again.link.memo.counted) == len(now)

@@ -71,7 +71,7 @@ def test_entries_of_an_older_form_are_dropped_and_damaged_ones_ignored(tmp_path,
     a, b = Article("a", "", "LoRA 微调"), Article("b", "", "QLoRA")
     assert cache.db.execute("SELECT count(*) FROM extractions").fetchone() == (0,)
     cache.put([(a, result("a")), (b, result("b"))])
-    cache.db.execute("UPDATE extractions SET value = ? WHERE key = ?", (b"\xff", cache._key(b)))
+    cache.db.execute("UPDATE extractions SET value = ? WHERE key = ?", (b"\xff", cache.key(b)))
     assert list(cache.get([a, b])) == ["a"]
     assert "damaged cache entry" in caplog.text
     cache.close()

@@ -182,6 +182,18 @@ class SurfaceStats:
                 vocab[surface] = m.concept_key    # a surface form has one key: the same
         return new                                # text matches the same vocabulary term
 
+    @classmethod
+    def of_memo(cls, memo: LinkMemo) -> SurfaceStats:
+        """The statistics ``memo`` was made from (`LinkMemo.counted` says of what), as
+        counting those mentions again would give them; a copy: counting more in leaves
+        the memo as it was (it is diffed against them, `link_concepts`)."""
+        stats = cls()
+        stats.counts.update(memo.counts)
+        stats.types.update((name, Counter(found)) for name, found in memo.types.items())
+        stats.origins.update((name, set(found)) for name, found in memo.origins.items())
+        stats.vocab_names.update(memo.vocab)
+        return stats
+
 
 @lru_cache(maxsize=1)
 def _default_lexicon() -> tuple[LexiconEntry, ...]:

@@ -28,7 +28,7 @@ from kg.names import initials, singular
 
 __all__ = ["LinkMemo"]
 
-_VERSION = 2
+_VERSION = 3
 
 
 class LinkMemo:
@@ -56,19 +56,26 @@ class LinkMemo:
     orders : tuple
         The names in the orders of the fuzzy candidates' windows
         (`kg.link.candidates.sorted_orders`; None until needed).
+    counted : list of str, or None
+        What ``counts``, ``types`` and ``origins`` were counted from, as the caller names
+        it (`kg.pipeline` gives one name an article), so that a caller counting the same
+        things again can start from them instead (`kg.link.SurfaceStats.of_memo`); None
+        when not known.
     """
 
     _FIELDS = ("signature", "surfaces", "keys", "vocab", "counts", "types", "origins",
-               "pairs", "among", "near", "clusters", "reasons", "drafts", "groups", "orders")
+               "pairs", "among", "near", "clusters", "reasons", "drafts", "groups", "orders",
+               "counted")
     __slots__ = _FIELDS + ("_names", "_cluster_of")
 
     def __init__(self, signature, surfaces, keys, vocab, counts, types, origins, pairs,
-                 among, near, clusters, reasons, drafts, groups=None, orders=None) -> None:
+                 among, near, clusters, reasons, drafts, groups=None, orders=None,
+                 counted=None) -> None:
         self.signature, self.surfaces, self.keys, self.vocab = signature, surfaces, keys, vocab
         self.counts, self.types, self.origins = counts, types, origins
         self.pairs, self.among, self.near = pairs, among, near
         self.clusters, self.reasons, self.drafts = clusters, reasons, drafts
-        self.groups, self.orders = groups, orders
+        self.groups, self.orders, self.counted = groups, orders, counted
         self._names: set[str] | None = None
         self._cluster_of: dict[str, str] | None = None
 
