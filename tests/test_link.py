@@ -82,6 +82,24 @@ def test_fuzzy_candidates_come_from_blocking_not_all_pairs():
     assert candidate_pairs(names) == [(96.0, "Self-Attention", "SelfAtention")]
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.text("abcdeé投机-1 ", max_size=14), st.text("abcdeé投机-1 ", max_size=14)),
+                max_size=30), st.sampled_from([0.0, 50.0, 80.0, 92.0]))
+def test_a_few_pairs_scored_one_by_one_score_as_in_one_call(pairs, threshold):
+    from unittest import mock
+
+    from rapidfuzz import fuzz
+
+    from kg.link import candidates
+
+    left, right = [a for a, _ in pairs], [b for _, b in pairs]
+    with mock.patch.object(candidates, "_ONE_CALL_FROM", 10**9):
+        alone = candidates._scores(left, right, fuzz.ratio, threshold)
+    with mock.patch.object(candidates, "_ONE_CALL_FROM", 0):
+        assert alone == candidates._scores(left, right, fuzz.ratio, threshold)
+    assert all(type(score) is float for _, score in alone)
+
+
 def mention(surface, article="a", key=""):
     return Mention(article, surface, key, 0, len(surface), "discovered" if not key else "vocabulary")
 
