@@ -217,7 +217,8 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
     timings.update(result.timings)
     names = {k: c.name for k, c in result.link.concepts.items()}
     graphml = [(write_graphml_parts, (parts, out / "graph.graphml"),
-                {"reuse": reuse, "jobs": jobs})] if "graphml" in formats else []
+                {"reuse": reuse, "jobs": jobs, "text_keys": result.text_keys})] \
+        if "graphml" in formats else []
     tables = [(write_concepts_csv, (parts, out / "concepts.csv"), {}),
               (write_merges_csv, (result.link.merges, out / "merges.csv", names), {})]
     pages = [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []

@@ -42,6 +42,8 @@ class BuildResult:
     link: LinkResult
     timings: dict[str, float] = field(default_factory=dict)
     reused: int = 0        # articles whose extraction came from the cache
+    # article id -> its id and cache key (a hash of its text), when built with a cache
+    text_keys: dict[str, str] = field(default_factory=dict)
 
     @functools.cached_property
     def graph(self) -> nx.Graph:
@@ -435,4 +437,5 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     timings["graph"] = time.perf_counter() - start
     if on_stage:
         on_stage("graph")
-    return BuildResult(parts, list(articles), extractions, link, timings, reused=len(cached))
+    return BuildResult(parts, list(articles), extractions, link, timings, reused=len(cached),
+                       text_keys=tally.names)

@@ -52,6 +52,24 @@ def test_graphml_parts_of_unchanged_articles_are_copied(lexicon, tmp_path, monke
     assert write_graphml_parts(after.parts, out) == len(after.articles)   # all the same
 
 
+def test_graphml_parts_are_known_by_their_text_keys_while_those_hold(lexicon, tmp_path):
+    # a build with a cache names each text by its cache key; GraphML hashes the key, not
+    # the text: an article whose key changed is written anew, the others are copied
+    cache = pipeline.open_cache(tmp_path / "cache.sqlite", lexicon)
+    first = pipeline.build(read_articles([sample_path()]), lexicon, cache=cache)
+    again = pipeline.build(read_articles([sample_path()]), lexicon, cache=cache)
+    assert set(first.text_keys) == {a.id for a in first.articles}
+    assert again.text_keys == first.text_keys
+    out, fresh = tmp_path / "graph.graphml", tmp_path / "fresh.graphml"
+    write_graphml_parts(first.parts, out, text_keys=first.text_keys)
+    assert write_graphml_parts(again.parts, out, text_keys=again.text_keys) == \
+        len(first.articles)
+    changed = {**again.text_keys, again.articles[0].id: "another text"}
+    assert write_graphml_parts(again.parts, out, text_keys=changed) == len(first.articles) - 1
+    write_graphml_parts(again.parts, fresh, reuse=False)
+    assert out.read_bytes() == fresh.read_bytes()
+
+
 def test_parts_are_known_again_whatever_objects_hold_them(lexicon, tmp_path):
     # the first build's records come from extraction, a rebuild's from the cache: equal
     # values held by other objects (shared or not) must be recognised as the same part
