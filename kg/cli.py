@@ -137,8 +137,9 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         if workers is not None:
             stack.enter_context(workers)
         from kg import pipeline
-        from kg.export import (write_all, write_aside, write_concepts_csv, write_graphml,
+        from kg.export import (write_all, write_concepts_csv, write_graphml,
                                write_graphml_parts, write_html, write_json, write_merges_csv)
+        from kg.export.graphml import has_index
         from kg.export.html import prepare as prepare_html
         from kg.export.html import send_html_aside, write_shown
         from kg.forking import Standby, can_fork
@@ -188,23 +189,10 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
         page_aside = jobs > 1 and "html" in formats and \
             len(articles) < _GRAPHML_HERE_FROM and can_fork()
         standby: list[Standby] = []
-        # GraphML is written by a process forked once linking is done: it makes the graph
-        # itself, on the core that would idle while this one makes it for the page
-        graphml_aside = "graphml" in formats and jobs > 1 and can_fork() and \
-            len(articles) < _GRAPHML_HERE_FROM
-        early: list = []
-
-        def linked(graph) -> None:
-            def tasks() -> list:
-                done = graph()
-                return [(write_graphml_parts, (done.parts, out / "graph.graphml"),
-                         {"reuse": reuse, "jobs": jobs, "text_keys": done.text_keys})]
-            if graphml_aside:
-                early.append(write_aside(tasks))
 
         def close_on_error(kind, *_) -> None:
             if kind is not None:
-                for process in [*standby, *early]:
+                for process in standby:
                     process.close()
 
         stack.push(close_on_error)
@@ -223,15 +211,14 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
                                     forbidden=rules.forbidden, dropped=rules.dropped,
                                     workers=workers, stream=stream,
                                     idle=None if page_aside else prepare_html,
-                                    on_stage=stage_done, keep_memo=False,
-                                    on_linked=linked)
+                                    on_stage=stage_done, keep_memo=False)
     parts = result.parts
     clock = time.perf_counter()
     timings.update(result.timings)
     names = {k: c.name for k, c in result.link.concepts.items()}
     graphml = [(write_graphml_parts, (parts, out / "graph.graphml"),
                 {"reuse": reuse, "jobs": jobs, "text_keys": result.text_keys})] \
-        if "graphml" in formats and not early else []
+        if "graphml" in formats else []
     tables = [(write_concepts_csv, (parts, out / "concepts.csv"), {}),
               (write_merges_csv, (result.link.merges, out / "merges.csv", names), {})]
     pages = [(write_json, (result.graph, out / "graph.json"), {})] if "json" in formats else []
@@ -244,21 +231,24 @@ def _build(*, paths, out: Path, formats, vocab, threshold, rules_path, jobs, cac
                                             out / "cooccurrence.graphml"), (), {}))
     keep = [(pipeline.store_memo, (cache.path, cache.fingerprint, result.link.memo), {})] \
         if cache is not None and result.link.memo is not None else []   # for the next build
-    # A large graph's GraphML is written here, the page and the tables aside: a forked
-    # process pays a copy of each page of memory it touches, and GraphML touches all of
-    # a large graph (100,000 articles: 3.8 s here, 4.8 s forked). Otherwise GraphML's
-    # process is at work since linking ended (`linked`).
+    # GraphML and the tables in a second process, the page here: about as long. A forked
+    # process pays a copy of each page of memory it touches, and GraphML touches all of a
+    # large graph (100,000 articles: 3.8 s here, 4.8 s forked), so then the page and the
+    # tables go aside (the page takes half as long as GraphML).
     if len(parts.articles) >= _GRAPHML_HERE_FROM:
         aside, tasks = pages + tables + keep, graphml
     elif standby:
-        # the page's process renders it once this process has chosen what it shows;
-        # this one keeps linking's memo and writes the tables meanwhile
-        aside = graphml
+        # the page's process renders it; this process writes the tables while it waits,
+        # except when GraphML will be mostly copied from the last file (a rebuild): then
+        # they go beside GraphML. Linking's memo is kept by this process while it waits
+        # (in rebuilds traced, GraphML's process ended last).
+        copied = reuse and has_index(out / "graph.graphml")
+        aside = graphml + tables if copied else graphml
         tasks = [(send_html_aside, (standby[0], parts, out / "graph.html"), {}),
-                 *pages, *keep, *tables, (standby[0].result, (), {})]
+                 *pages, *([] if copied else tables), *keep, (standby[0].result, (), {})]
     else:
         aside, tasks = graphml + tables + keep, pages
-    write_all(aside + tasks, jobs=jobs, aside=len(aside), started=early)
+    write_all(aside + tasks, jobs=jobs, aside=len(aside))
     lap("write")
     if _OWN_PROCESS:    # freed at exit, not object by object as this frame goes (0.1 s
         _KEPT.append((result, articles, lexicon, memo, names))   # at 20,000 articles)

@@ -328,9 +328,7 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
           dropped: Sequence[str] = (), workers: Workers | None = None,
           stream: Stream | None = None,
           on_stage: Callable[[str], None] | None = None,
-          idle: Callable[[], None] | None = None, keep_memo: bool = True,
-          on_linked: Callable[[Callable[[], BuildResult]], None] | None = None
-          ) -> BuildResult:
+          idle: Callable[[], None] | None = None, keep_memo: bool = True) -> BuildResult:
     """Build the knowledge graph of ``articles``.
 
     Parameters
@@ -363,11 +361,6 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
         Keep linking's memo in ``cache`` (so the next build links only what changed).
         A caller that keeps it later itself (`store_memo` of ``result.link.memo``: about
         0.1 s at 20,000 articles) passes False.
-    on_linked : callable, optional
-        Called once linking is done with the rest of the build: a function that makes
-        the graph and returns the `BuildResult` (this call returns it too). A caller
-        may fork a process that calls it, to write the graph while this one makes it
-        again for its own writers (on a core that would idle).
 
     Returns
     -------
@@ -434,23 +427,15 @@ def build(articles: Sequence[Article], lexicon: Sequence[LexiconEntry], *,
     if on_stage:
         on_stage("link")
 
-    def graph() -> BuildResult:
-        """The graph stage, and the result (here, and in a process `on_linked` forks)."""
-        start = time.perf_counter()
-        hierarchy = [(e.key, parent, "is_a") for e in lexicon for parent in e.is_a]
-        hierarchy += [(child, base, "variant_of") for child, base in link.variants]
-        key_of = link.key_of
-        linked = {e.article_id: [(m.start, m.end, key_of[m.surface], m.surface)
-                                 for m in e.mentions if m.surface in key_of]
-                  for e in extractions}
-        parts = graph_parts(articles, link.concepts.values(), linked, hierarchy=hierarchy)
-        timings["graph"] = time.perf_counter() - start
-        return BuildResult(parts, list(articles), extractions, link, timings,
-                           reused=len(cached), text_keys=tally.names)
-
-    if on_linked:
-        on_linked(graph)
-    result = graph()
+    start = time.perf_counter()
+    hierarchy = [(e.key, parent, "is_a") for e in lexicon for parent in e.is_a]
+    hierarchy += [(child, base, "variant_of") for child, base in link.variants]
+    key_of = link.key_of
+    linked = {e.article_id: [(m.start, m.end, key_of[m.surface], m.surface)
+                             for m in e.mentions if m.surface in key_of] for e in extractions}
+    parts = graph_parts(articles, link.concepts.values(), linked, hierarchy=hierarchy)
+    timings["graph"] = time.perf_counter() - start
     if on_stage:
         on_stage("graph")
-    return result
+    return BuildResult(parts, list(articles), extractions, link, timings, reused=len(cached),
+                       text_keys=tally.names)

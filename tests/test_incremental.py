@@ -535,29 +535,6 @@ def test_a_page_process_that_dies_leaves_the_page_to_this_one(tmp_path, monkeypa
     assert (out / "graph.html").read_bytes() == (plain / "graph.html").read_bytes()
 
 
-def test_a_graphml_process_that_dies_leaves_graphml_to_this_one(tmp_path, monkeypatch):
-    # with two jobs GraphML is written by a process forked when linking ends, which makes
-    # the graph itself; should it die, this process writes GraphML, the same bytes
-    import kg.export as export_module
-
-    here, write, calls = os.getpid(), export_module.write_graphml_parts, []
-
-    def write_graphml_parts(parts, path, **options):
-        if os.getpid() != here:
-            os._exit(3)
-        calls.append(path)
-        return write(parts, path, **options)
-
-    monkeypatch.setattr(export_module, "write_graphml_parts", write_graphml_parts)
-    out, plain = tmp_path / "out", tmp_path / "plain"
-    done = CliRunner().invoke(main, ["build", "--sample", "-o", str(out), "-j", "2"])
-    assert done.exit_code == 0, done.output
-    assert calls == [out / "graph.graphml"]     # the process died; written here instead
-    CliRunner().invoke(main, ["build", "--sample", "-o", str(plain), "-j", "1"])
-    for name in OUTPUTS:
-        assert (out / name).read_bytes() == (plain / name).read_bytes(), name
-
-
 @pytest.mark.parametrize("formats", ["html", "html,json", "graphml,html"])
 def test_every_choice_of_outputs_is_written_alike_by_one_process_or_several(tmp_path, formats):
     # with two jobs the page has a process of its own, GraphML (when asked for) another

@@ -18,7 +18,7 @@ from kg.graph import CONCEPT, GraphParts, concept_node
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["write_all", "write_aside", "write_graphml", "write_graphml_parts", "write_json", "write_html",
+__all__ = ["write_all", "write_graphml", "write_graphml_parts", "write_json", "write_html",
            "write_concepts_csv", "write_merges_csv", "render_html", "atomic_path",
            "atomic_write", "TYPE_COLOURS", "TEMPLATES"]
 
@@ -58,12 +58,11 @@ def write_merges_csv(merges: Iterable, path: Path, names: dict[str, str]) -> Non
 
 
 def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
-              aside: int = 1, started: Sequence[Forked] = ()) -> None:
+              aside: int = 1) -> None:
     """Run writer tasks ``(function, args, keywords)``; with ``jobs`` > 1 the first
     ``aside`` tasks (none when 0) run in a forked process while this one runs the rest
     (should that process die, they run here after). A task that cannot write its file
-    does not stop the others. ``started`` are writers already at work in processes of
-    their own (`write_aside`): their messages are taken with the others'.
+    does not stop the others.
 
     Raises
     ------
@@ -72,8 +71,7 @@ def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
     """
     tasks = list(tasks)
     if jobs < 2 or len(tasks) < 2 or aside < 1 or not can_fork():
-        messages = _run_tasks(tasks)
-        _raise(messages + [m for process in started for m in process.result()])
+        _raise(_run_tasks(tasks))
         return
     aside = min(aside, len(tasks) - 1)
     child = Forked(_run_tasks, tasks[:aside], daemon=False)     # GraphML may fork in it
@@ -82,18 +80,7 @@ def write_all(tasks: Sequence[tuple[Callable, tuple, dict]], *, jobs: int = 1,
     except BaseException:
         child.close()           # its files are whole before this process ends
         raise
-    _raise(child.result() + messages + [m for process in started for m in process.result()])
-
-
-def write_aside(make: Callable[[], list[tuple[Callable, tuple, dict]]]) -> Forked:
-    """Start writing in a forked process now: it runs the tasks ``make()`` gives (made
-    there: ``make`` may do the work the tasks need). Give it to `write_all` as
-    ``started``; should the process fail, ``make`` and the tasks run here then."""
-    return Forked(_made_tasks, make, daemon=False)      # GraphML may fork in it
-
-
-def _made_tasks(make: Callable[[], list[tuple[Callable, tuple, dict]]]) -> list[str]:
-    return _run_tasks(make())
+    _raise(child.result() + messages)
 
 
 def _run_tasks(tasks: Sequence[tuple[Callable, tuple, dict]]) -> list[str]:
