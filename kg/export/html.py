@@ -118,11 +118,16 @@ _VIS = "vis-9.1.2"      # the vis-network pyvis ships
 
 
 def prepare() -> None:
-    """Import what `render_html` needs (pyvis, with networkx and IPython, and jinja2:
-    0.3 s) and compile the template, for a caller with time to spare before it renders."""
+    """Import what `render_html` needs (pyvis, with networkx and IPython, jinja2, and
+    numpy, which networkx imports when first asked to lay out: 0.4 s), compile the
+    template and lay out a tiny graph (networkx compiles its functions' argument handling
+    on their first call), for a caller with time to spare before it renders."""
+    import networkx as nx
+    import numpy  # noqa: F401 - networkx imports it only inside the layout
     import pyvis.network  # noqa: F401 - with networkx and jinja2
 
     _environment().get_template("graph.html.j2")
+    nx.spring_layout(nx.path_graph(3), seed=0, iterations=1)
 
 
 def write_html(G: nx.Graph | GraphParts, path: Path, **options) -> None:
