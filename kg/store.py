@@ -76,6 +76,7 @@ class ExtractionCache:
         self.path = Path(path)
         self.fingerprint = fingerprint
         self._fetched: dict[str, bytes] = {}     # entries `find` read, for `read`
+        self._keys: dict[tuple[str, bool], str] = {}     # `key` of texts seen, by text
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open()
@@ -222,9 +223,14 @@ class ExtractionCache:
 
     def key(self, article: Article) -> str:
         """Where ``article``'s extraction is kept: a hash of its text, of whether it was
-        cut, and of this cache's fingerprint."""
-        # a cut article drops the mention at its cut, so the flag is part of the key
-        return cache_key(article.text, f"{self.fingerprint}|cut={article.truncated}")
+        cut, and of this cache's fingerprint. Kept for the texts seen: a build asks for
+        the key of an article when it looks it up, names it, and stores its extraction."""
+        seen = self._keys.get((article.text, article.truncated))
+        if seen is None:
+            # a cut article drops the mention at its cut, so the flag is part of the key
+            seen = self._keys[(article.text, article.truncated)] = cache_key(
+                article.text, f"{self.fingerprint}|cut={article.truncated}")
+        return seen
 
     def close(self) -> None:
         self.db.close()
